@@ -1,0 +1,36 @@
+/* ag_rng.c -- the project's own random numbers: splitmix64, the same on every machine. */
+#include <math.h>
+
+#include "ag.h"
+
+void ag_rng_seed(ag_rng *r, uint64_t seed)
+{
+    r->state = seed;
+}
+
+uint64_t ag_rng_u64(ag_rng *r)
+{
+    uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+double ag_rng_uniform(ag_rng *r)
+{
+    return (double)(ag_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0); /* 53 bits / 2^53 */
+}
+
+double ag_rng_normal(ag_rng *r)
+{
+    /* Box-Muller; 1 - u keeps the log argument in (0, 1]. */
+    double u1 = 1.0 - ag_rng_uniform(r);
+    double u2 = ag_rng_uniform(r);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+int ag_rng_below(ag_rng *r, int n)
+{
+    if (n <= 0) return 0;
+    return (int)(((ag_rng_u64(r) >> 32) * (uint64_t)n) >> 32);
+}

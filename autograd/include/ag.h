@@ -1,0 +1,290 @@
+/* ag.h -- a small tape-based reverse-mode autograd over dynamic float32 tensors.
+ *
+ * Overview
+ * --------
+ * A tensor (ag_tensor) is a contiguous row-major block of ag_float with a shape of
+ * rank 0 to AG_MAX_RANK chosen at run time. There are two kinds:
+ *
+ *   - leaves (parameters), made by ag_param_new: the caller owns them, they survive
+ *     tape resets, and they carry a gradient buffer that backward accumulates into;
+ *   - tape tensors: every op and every ag_zeros/ag_from_array/... result lives in the
+ *     tape's arena and is released, all together, by ag_tape_reset.
+ *
+ * Each op whose inputs need gradients records a node on the tape. ag_backward walks
+ * the tape in reverse and accumulates (+=) into every gradient it reaches, so a
+ * tensor used twice (a hidden state through time) receives the sum of both paths.
+ *
+ * Errors: ops never abort. On a bad argument (a shape mismatch, an index out of
+ * range, a NULL input) or a failed allocation an op returns NULL and the tape keeps
+ * the first error: ag_tape_status() gives its code, ag_tape_error() its message,
+ * which names the op and the shapes involved. An op handed a NULL input after an
+ * earlier error returns NULL quietly, so a whole forward pass can be written
+ * straight through and checked once at the end.
+ *
+ * Minimal example (compiled and run by tests/test_header_example.c):
+ *
+ *     ag_tape *tape = ag_tape_new();
+ *     ag_tensor *W = ag_param_new(2, (int[]){3, 2}, "W");     // (O=3, I=2)
+ *     ag_rng rng;
+ *     ag_rng_seed(&rng, 42);
+ *     ag_fill_uniform(W, &rng, -0.5, 0.5);
+ *     ag_tensor *x = ag_from_array(tape, 2, (int[]){1, 2},
+ *                                  (ag_float[]){1, 2});          // (N=1, I=2)
+ *     ag_tensor *logp = ag_log_softmax(tape, ag_linear(tape, x, W, NULL), 1);
+ *     ag_tensor *loss = ag_nll_loss(tape, logp, (int[]){2}, AG_MEAN);
+ *     if (!loss) fprintf(stderr, "%s\n", ag_tape_error(tape));
+ *     else ag_backward(tape, loss);                  // W->grad = dloss/dW
+ *     ag_tape_reset(tape);                           // x, logp, loss are gone
+ *     ag_param_free(W);
+ *     ag_tape_free(tape);
+ *
+ * Element type: ag_float is float. Built with -DAG_DOUBLE it is double; the project
+ * builds that variant only to run the gradient checks tightly (docs/design.md).
+ */
+#ifndef AG_H
+#define AG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef AG_DOUBLE
+typedef double ag_float;
+#else
+typedef float ag_float;
+#endif
+
+#define AG_MAX_RANK 4
+
+/* ---- status codes ---------------------------------------------------------- */
+
+typedef enum {
+    AG_OK = 0,
+    AG_ESHAPE, /* shapes of the arguments do not fit the op */
+    AG_EARG,   /* a bad argument: NULL, dim out of range, bad rank, ... */
+    AG_EINDEX, /* an index (target, class, position) out of range */
+    AG_ENOMEM, /* the allocator returned NULL */
+    AG_ESTATE  /* the call does not fit the tape's state (e.g. backward of a non-scalar) */
+} ag_status;
+
+/* A short name for a status code ("shape mismatch", ...). Never NULL. */
+const char *ag_status_name(ag_status s);
+
+/* ---- allocator hook ------------------------------------------------------- */
+
+/* Every byte the library takes comes from this hook, so tests can count allocations
+ * or make them fail. alloc returns NULL on failure; free(NULL) must be a no-op.
+ * Process-wide; set it before creating any tape or parameter and keep it until every
+ * object made under it is freed. */
+typedef struct {
+    void *(*alloc)(size_t size, void *ud);
+    void (*free)(void *ptr, void *ud);
+    void *ud;
+} ag_allocator;
+
+/* Installs a (copied) allocator; NULL restores malloc/free. */
+void ag_set_allocator(const ag_allocator *a);
+
+/* ---- random numbers --------------------------------------------------------- */
+
+/* The project's own generator (splitmix64): a given seed gives the same numbers on
+ * every machine. A plain struct: copy it to save and restore the stream. */
+typedef struct {
+    uint64_t state;
+} ag_rng;
+
+void ag_rng_seed(ag_rng *r, uint64_t seed);
+uint64_t ag_rng_u64(ag_rng *r);
+double ag_rng_uniform(ag_rng *r);       /* in [0, 1) */
+double ag_rng_normal(ag_rng *r);        /* mean 0, standard deviation 1 */
+int ag_rng_below(ag_rng *r, int n);     /* uniform integer in [0, n); 0 when n <= 0 */
+
+/* ---- tensors ---------------------------------------------------------------- */
+
+struct ag_node; /* a tape entry; opaque */
+
+typedef struct ag_tensor {
+    int rank;                 /* 0 .. AG_MAX_RANK; rank 0 is a scalar of size 1 */
+    int shape[AG_MAX_RANK];   /* shape[0..rank-1]; the rest are 1 */
+    int size;                 /* number of elements */
+    ag_float *data;           /* size values, row-major */
+    ag_float *grad;           /* size values, or NULL when nothing flows here */
+    int requires_grad;        /* a leaf that wants a gradient, or an op result on one */
+    const char *name;         /* a parameter's name; NULL for tape tensors */
+    struct ag_node *grad_fn;  /* the node that made it; NULL for leaves and constants */
+} ag_tensor;
+
+/* A parameter (leaf) of the given shape, zero-filled, with a zeroed gradient.
+ * The caller owns it and frees it with ag_param_free; it outlives tape resets.
+ * name is copied (may be NULL). Returns NULL if rank or a dim is out of range
+ * (rank 0..AG_MAX_RANK, each dim >= 1, size < 2^31) or memory runs out. */
+ag_tensor *ag_param_new(int rank, const int *shape, const char *name);
+void ag_param_free(ag_tensor *p); /* NULL is a no-op */
+
+/* Sets p->grad to zeros. */
+void ag_zero_grad(ag_tensor *p);
+
+/* Fill any tensor's data in place (parameters: initialisation). */
+void ag_fill(ag_tensor *t, ag_float v);
+void ag_fill_uniform(ag_tensor *t, ag_rng *r, double lo, double hi);
+void ag_fill_normal(ag_tensor *t, ag_rng *r, double mean, double std);
+
+/* True when a and b have the same rank and shape. */
+int ag_same_shape(const ag_tensor *a, const ag_tensor *b);
+
+/* Writes "(2, 3)" (or "()" for a scalar) into buf, truncated to n bytes. */
+const char *ag_shape_str(const ag_tensor *t, char *buf, size_t n);
+
+/* Prints shape, then values; more than 2*edge values per row/dim are elided with
+ * "...". Readable for any rank. */
+void ag_print(FILE *f, const ag_tensor *t);
+
+/* Flat index of element (i0, i1, ...) given rank indices; no bounds checks. */
+static inline int ag_index(const ag_tensor *t, const int *idx)
+{
+    int k = 0;
+    for (int d = 0; d < t->rank; d++) k = k * t->shape[d] + idx[d];
+    return k;
+}
+
+/* ---- the tape ----------------------------------------------------------------- */
+
+typedef struct ag_tape ag_tape;
+
+/* A new, empty tape with gradients enabled. NULL when memory runs out. */
+ag_tape *ag_tape_new(void);
+
+/* Frees the tape and every tape tensor on it. Parameters are not touched. NULL ok. */
+void ag_tape_free(ag_tape *t);
+
+/* Releases every tape tensor and node at once, clears the error, and keeps the arena
+ * for reuse: once a training step has run, the same step again allocates nothing. */
+void ag_tape_reset(ag_tape *t);
+
+/* Turns recording on or off (no-grad mode for inference); returns the old setting.
+ * With recording off, ops compute values but record no node and no gradient. */
+int ag_tape_set_grad(ag_tape *t, int enabled);
+
+ag_status ag_tape_status(const ag_tape *t);
+const char *ag_tape_error(const ag_tape *t); /* "" when status is AG_OK */
+
+/* Sets the tape's error (first one wins) and returns NULL, for user-written ops and
+ * modules that want to report through the same channel. printf-style. */
+void *ag_tape_fail(ag_tape *t, ag_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Number of nodes recorded since the last reset, and bytes of arena in use. */
+int ag_tape_nodes(const ag_tape *t);
+size_t ag_tape_bytes(const ag_tape *t);
+
+/* Reverse pass from a scalar (size 1) tensor: seeds dloss = 1, visits the recorded
+ * nodes in reverse and accumulates into every gradient reached, parameters included.
+ * Tape-tensor gradients are cleared first, so calling it twice adds the parameter
+ * gradients twice (like retain_graph=True). Returns AG_OK, or an error (also stored
+ * on the tape) for a NULL/non-scalar loss or a failed allocation. */
+ag_status ag_backward(ag_tape *t, ag_tensor *loss);
+
+/* As ag_backward from any tensor, with a caller-given upstream gradient `seed` of
+ * out->size values (copied). */
+ag_status ag_backward_seed(ag_tape *t, ag_tensor *out, const ag_float *seed);
+
+/* ---- tape tensors (constants; no gradient) --------------------------------------- */
+
+ag_tensor *ag_zeros(ag_tape *t, int rank, const int *shape);
+ag_tensor *ag_ones(ag_tape *t, int rank, const int *shape);
+ag_tensor *ag_full(ag_tape *t, int rank, const int *shape, ag_float v);
+ag_tensor *ag_from_array(ag_tape *t, int rank, const int *shape, const ag_float *v);
+ag_tensor *ag_rand(ag_tape *t, ag_rng *r, int rank, const int *shape, double lo, double hi);
+ag_tensor *ag_randn(ag_tape *t, ag_rng *r, int rank, const int *shape, double mean, double std);
+
+/* (n, classes): row i is the one-hot vector of idx[i]; idx[i] == -1 gives a row of
+ * zeros (padding). Any other index outside [0, classes) is AG_EINDEX. */
+ag_tensor *ag_one_hot(ag_tape *t, const int *idx, int n, int classes);
+
+/* ---- ops ---------------------------------------------------------------------------
+ * PyTorch semantics. A dim may be negative (-1 is the last). Every op returns a new
+ * tape tensor, or NULL with the tape's error set. */
+
+/* Elementwise with NumPy broadcasting: shapes are aligned on the right and each pair
+ * of dims must be equal or one of them 1. */
+ag_tensor *ag_add(ag_tape *t, ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_sub(ag_tape *t, ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_mul(ag_tape *t, ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b);
+
+/* Elementwise, same shape out. log of x <= 0 gives -inf/NaN as in C. */
+ag_tensor *ag_neg(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_exp(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_log(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_tanh(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_relu(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_scale(ag_tape *t, ag_tensor *x, ag_float s); /* x * s */
+
+/* Reductions. ag_sum/ag_mean of everything give a scalar (rank 0). The _dim forms
+ * reduce one dim, which is kept with size 1 when keepdim is nonzero. */
+ag_tensor *ag_sum(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_mean(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_sum_dim(ag_tape *t, ag_tensor *x, int dim, int keepdim);
+ag_tensor *ag_mean_dim(ag_tape *t, ag_tensor *x, int dim, int keepdim);
+
+/* a: (N, K)  b: (K, M)  -> (N, M) */
+ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b);
+
+/* x: (N, I)  W: (O, I)  b: (O) or NULL  -> (N, O) = x W^T + b, as torch.nn.Linear */
+ag_tensor *ag_linear(ag_tape *t, ag_tensor *x, ag_tensor *W, ag_tensor *b);
+
+/* Joins n >= 1 tensors along dim; all other dims must agree. */
+ag_tensor *ag_cat(ag_tape *t, ag_tensor *const *xs, int n, int dim);
+
+/* log(softmax(x)) along dim, stable for any finite input (max subtracted first). */
+ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *x, int dim);
+
+typedef enum { AG_MEAN = 0, AG_SUM = 1 } ag_reduction;
+
+/* logp: (N, C) log-probabilities, targets: N class indices in [0, C).
+ * -> scalar: -sum_n logp[n, targets[n]], divided by N for AG_MEAN. targets is copied. */
+ag_tensor *ag_nll_loss(ag_tape *t, ag_tensor *logp, const int *targets, ag_reduction red);
+
+/* Index `index` of dim `dim`, which is removed: x (T, N, V), dim 0 -> (N, V). */
+ag_tensor *ag_select(ag_tape *t, ag_tensor *x, int dim, int index);
+
+/* Indices [start, end) of dim `dim`; 0 <= start < end <= shape[dim]. */
+ag_tensor *ag_slice(ag_tape *t, ag_tensor *x, int dim, int start, int end);
+
+/* Same data, new shape of the same size; one dim may be -1 (inferred). */
+ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int rank, const int *shape);
+
+/* ---- gradient check ------------------------------------------------------------------ */
+
+/* The function under test: builds a forward pass on `tape` from the parameters it
+ * knows through `ud` and returns its output (any shape), or NULL on error. */
+typedef ag_tensor *(*ag_fn)(ag_tape *tape, void *ud);
+
+typedef struct {
+    double max_abs_err;   /* max |analytic - numeric| over all checked elements */
+    double max_rel_err;   /* max |analytic - numeric| / max(1, |analytic|, |numeric|) */
+    int worst_param;      /* index into params of the element with max_rel_err */
+    int worst_index;      /* flat index of that element */
+    double worst_analytic, worst_numeric;
+    int n_checked;        /* elements compared */
+} ag_gradcheck_result;
+
+/* Compares the tape's gradient of fn with central finite differences
+ * (f(p+eps) - f(p-eps)) / (2 eps) for every element of every parameter in params.
+ * A non-scalar output y is reduced to sum(y * w) with fixed pseudo-random weights w,
+ * which checks the whole Jacobian against one random direction per output.
+ * The tape is reset between evaluations; parameter values are restored exactly and
+ * their gradients are left holding the analytic gradient. NaN anywhere counts as an
+ * infinite error. Returns AG_OK, or the error fn produced (the tape says which).
+ * Choose eps by precision: about 1e-3 for float, 1e-6 for double. */
+ag_status ag_gradcheck(ag_tape *tape, ag_fn fn, void *ud, ag_tensor *const *params,
+                       int n_params, double eps, ag_gradcheck_result *res);
+
+/* One line: "gradcheck: 120 elements, max abs 3e-9, max rel 1e-9 at W[17] ...". */
+void ag_gradcheck_print(FILE *f, const ag_gradcheck_result *res, ag_tensor *const *params);
+
+#endif /* AG_H */

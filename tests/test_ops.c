@@ -1,0 +1,166 @@
+/* test_ops.c -- forward values against results worked out by hand, and the numerical
+ * edges (huge logits, saturated sigmoid). Values are small binary fractions, exact in
+ * float, so most comparisons are exact; where a transcendental function is involved
+ * the tolerance is stated beside the check. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "ag.h"
+
+#define A(...) ((ag_float[]){__VA_ARGS__})
+#define S(...) ((int[]){__VA_ARGS__})
+
+static void expect(const ag_tensor *x, int rank, const int *shape, const ag_float *want)
+{
+    assert_non_null(x);
+    assert_int_equal(x->rank, rank);
+    for (int d = 0; d < rank; d++) assert_int_equal(x->shape[d], shape[d]);
+    for (int i = 0; i < x->size; i++) {
+        if (x->data[i] != want[i]) fprintf(stderr, "element %d: %g, want %g\n", i, (double)x->data[i], (double)want[i]);
+        assert_true(x->data[i] == want[i]);
+    }
+}
+
+static void broadcast_values(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *m = ag_from_array(t, 2, S(2, 3), A(1, 2, 3, 4, 5, 6));
+    ag_tensor *row = ag_from_array(t, 1, S(3), A(10, 20, 30));
+    ag_tensor *col = ag_from_array(t, 2, S(2, 1), A(100, 200));
+    expect(ag_add(t, m, row), 2, S(2, 3), A(11, 22, 33, 14, 25, 36));
+    expect(ag_sub(t, m, col), 2, S(2, 3), A(-99, -98, -97, -196, -195, -194));
+    expect(ag_mul(t, col, row), 2, S(2, 3), A(1000, 2000, 3000, 2000, 4000, 6000));
+    expect(ag_div(t, m, ag_full(t, 0, NULL, 2)), 2, S(2, 3), A(0.5, 1, 1.5, 2, 2.5, 3));
+    ag_tape_free(t);
+}
+
+static void unary_values(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *x = ag_from_array(t, 1, S(4), A(-2, -0.5, 0, 3));
+    expect(ag_neg(t, x), 1, S(4), A(2, 0.5, 0, -3));
+    expect(ag_relu(t, x), 1, S(4), A(0, 0, 0, 3));
+    expect(ag_scale(t, x, 4), 1, S(4), A(-8, -2, 0, 12));
+    /* exp, log, tanh, sigmoid: compared with libm in double; float rounding of the
+     * result is at most half an ulp, 6e-8 relative, so 1e-6 relative is safe. */
+    ag_tensor *e = ag_exp(t, x), *th = ag_tanh(t, x), *sg = ag_sigmoid(t, x);
+    for (int i = 0; i < 4; i++) {
+        double v = x->data[i];
+        assert_true(fabs(e->data[i] - exp(v)) <= 1e-6 * exp(v));
+        assert_true(fabs(th->data[i] - tanh(v)) <= 1e-6);
+        assert_true(fabs(sg->data[i] - 1 / (1 + exp(-v))) <= 1e-6);
+    }
+    ag_tensor *l = ag_log(t, ag_from_array(t, 1, S(2), A(1, 4)));
+    assert_true(l->data[0] == 0);
+    assert_true(fabs(l->data[1] - log(4.0)) <= 1e-6);
+    /* saturated sigmoid stays finite and exact at the ends */
+    ag_tensor *big = ag_sigmoid(t, ag_from_array(t, 1, S(2), A(-1000, 1000)));
+    assert_true(big->data[0] == 0 && big->data[1] == 1);
+    ag_tape_free(t);
+}
+
+static void reduction_values(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *x = ag_from_array(t, 3, S(2, 2, 2), A(1, 2, 3, 4, 5, 6, 7, 8));
+    expect(ag_sum(t, x), 0, NULL, A(36));
+    expect(ag_mean(t, x), 0, NULL, A(4.5));
+    expect(ag_sum_dim(t, x, 0, 0), 2, S(2, 2), A(6, 8, 10, 12));
+    expect(ag_sum_dim(t, x, 1, 1), 3, S(2, 1, 2), A(4, 6, 12, 14));
+    expect(ag_sum_dim(t, x, -1, 0), 2, S(2, 2), A(3, 7, 11, 15));
+    expect(ag_mean_dim(t, x, 2, 0), 2, S(2, 2), A(1.5, 3.5, 5.5, 7.5));
+    ag_tape_free(t);
+}
+
+static void product_values(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *a = ag_from_array(t, 2, S(2, 3), A(1, 2, 3, 4, 5, 6));
+    ag_tensor *b = ag_from_array(t, 2, S(3, 2), A(1, 0, 0, 1, 1, 1));
+    expect(ag_matmul(t, a, b), 2, S(2, 2), A(4, 5, 10, 11));
+    /* linear: x (2,3), W (2,3) laid out (out, in), b (2) */
+    ag_tensor *W = ag_from_array(t, 2, S(2, 3), A(1, 0, 1, 0, 1, 0));
+    ag_tensor *bias = ag_from_array(t, 1, S(2), A(0.5, -1));
+    expect(ag_linear(t, a, W, bias), 2, S(2, 2), A(4.5, 1, 10.5, 4));
+    expect(ag_linear(t, a, W, NULL), 2, S(2, 2), A(4, 2, 10, 5));
+    ag_tape_free(t);
+}
+
+static void shape_values(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *a = ag_from_array(t, 2, S(2, 2), A(1, 2, 3, 4));
+    ag_tensor *b = ag_from_array(t, 2, S(2, 1), A(5, 6));
+    expect(ag_cat(t, (ag_tensor *[]){a, b}, 2, 1), 2, S(2, 3), A(1, 2, 5, 3, 4, 6));
+    expect(ag_cat(t, (ag_tensor *[]){a, a}, 2, 0), 2, S(4, 2), A(1, 2, 3, 4, 1, 2, 3, 4));
+    ag_tensor *x = ag_from_array(t, 3, S(3, 2, 2), A(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11));
+    expect(ag_select(t, x, 0, 2), 2, S(2, 2), A(8, 9, 10, 11));
+    expect(ag_select(t, x, 1, 0), 2, S(3, 2), A(0, 1, 4, 5, 8, 9));
+    expect(ag_select(t, x, -1, 1), 2, S(3, 2), A(1, 3, 5, 7, 9, 11));
+    expect(ag_slice(t, x, 0, 1, 3), 3, S(2, 2, 2), A(4, 5, 6, 7, 8, 9, 10, 11));
+    expect(ag_reshape(t, x, 2, S(-1, 6)), 2, S(2, 6), A(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11));
+    ag_tape_free(t);
+}
+
+static void log_softmax_and_nll_values(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    /* equal logits: log(1/4) each, to float rounding (1e-6 absolute) */
+    ag_tensor *l = ag_log_softmax(t, ag_zeros(t, 2, S(1, 4)), 1);
+    for (int i = 0; i < 4; i++) assert_true(fabs(l->data[i] - log(0.25)) <= 1e-6);
+    /* probabilities along each row sum to 1 (float rounding: 1e-6) */
+    ag_rng r;
+    ag_rng_seed(&r, 5);
+    ag_tensor *p = ag_exp(t, ag_log_softmax(t, ag_randn(t, &r, 2, S(3, 18), 0, 3), 1));
+    ag_tensor *rows = ag_sum_dim(t, p, 1, 0);
+    for (int i = 0; i < 3; i++) assert_true(fabs(rows->data[i] - 1) <= 1e-6);
+    /* nll: -(l[0,1] + l[1,0]) / 2 */
+    ag_tensor *lp = ag_from_array(t, 2, S(2, 2), A(-0.25, -2, -3, -0.5));
+    expect(ag_nll_loss(t, lp, S(1, 0), AG_MEAN), 0, NULL, A(2.5));
+    expect(ag_nll_loss(t, lp, S(1, 0), AG_SUM), 0, NULL, A(5));
+    ag_tape_free(t);
+}
+
+/* Logits of +-1e4 give finite log-probabilities and finite gradients. */
+static void log_softmax_is_stable(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *x = ag_param_new(2, S(2, 3), "logits");
+    const ag_float v[6] = {1e4, -1e4, 0, -1e4, -1e4, 1e4};
+    for (int i = 0; i < 6; i++) x->data[i] = v[i];
+    ag_tensor *l = ag_log_softmax(t, x, 1);
+    /* exact: the max is subtracted first, the other terms underflow to 0 */
+    expect(l, 2, S(2, 3), A(0, -2e4, -1e4, -2e4, -2e4, 0));
+    ag_tensor *loss = ag_nll_loss(t, l, S(1, 2), AG_SUM);
+    assert_int_equal(ag_backward(t, loss), AG_OK);
+    /* d/dx of -l[0,1] = softmax - onehot(1) = (1, -1, 0); row 2 target = argmax: 0 */
+    const ag_float want[6] = {1, -1, 0, 0, 0, 0};
+    for (int i = 0; i < 6; i++) {
+        assert_true(isfinite(x->grad[i]));
+        assert_true(x->grad[i] == want[i]);
+    }
+    ag_param_free(x);
+    ag_tape_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(broadcast_values),  cmocka_unit_test(unary_values),
+        cmocka_unit_test(reduction_values),  cmocka_unit_test(product_values),
+        cmocka_unit_test(shape_values),      cmocka_unit_test(log_softmax_and_nll_values),
+        cmocka_unit_test(log_softmax_is_stable),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
