@@ -37,3 +37,13 @@ void ag__free(void *p)
 {
     if (p) hook.free(p, hook.ud);
 }
+
+void *ag_alloc(size_t n)
+{
+    return ag__alloc(n);
+}
+
+void ag_free(void *p)
+{
+    ag__free(p);
+}

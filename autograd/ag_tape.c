@@ -167,6 +167,11 @@ void *ag__arena(ag_tape *t, size_t n)
     return p;
 }
 
+void *ag_tape_alloc(ag_tape *t, size_t n)
+{
+    return ag__arena(t, n);
+}
+
 ag_tensor *ag__new(ag_tape *t, const char *op, int rank, const int *shape)
 {
     int size = ag__shape_size(rank, shape);

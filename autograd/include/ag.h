@@ -85,6 +85,11 @@ typedef struct {
 /* Installs a (copied) allocator; NULL restores malloc/free. */
 void ag_set_allocator(const ag_allocator *a);
 
+/* Allocate and free through the hook, for code built on the library (nn/) that wants
+ * its memory counted and failable the same way. ag_free(NULL) is a no-op. */
+void *ag_alloc(size_t n);
+void ag_free(void *p);
+
 /* ---- random numbers --------------------------------------------------------- */
 
 /* The project's own generator (splitmix64): a given seed gives the same numbers on
@@ -175,6 +180,10 @@ void *ag_tape_fail(ag_tape *t, ag_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* Scratch memory from the tape's arena, 64-byte aligned, released by the next reset
+ * (for modules that need a small array per step). NULL, with AG_ENOMEM set, on failure. */
+void *ag_tape_alloc(ag_tape *t, size_t n);
 
 /* Number of nodes recorded since the last reset, and bytes of arena in use. */
 int ag_tape_nodes(const ag_tape *t);

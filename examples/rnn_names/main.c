@@ -1,0 +1,429 @@
+/* rnn_names -- classify surnames by language with a character-level RNN, after the
+ * PyTorch tutorial "Classifying Names with a Character-Level RNN".
+ *
+ *   rnn_names train   [options]              train, evaluate, save a checkpoint and plots
+ *   rnn_names eval    --load FILE [--data DIR]
+ *   rnn_names predict --load FILE NAME...
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "names_plot.h"
+#include "names_train.h"
+
+#define PROG "rnn_names"
+
+static const char *usage_main =
+    "usage: " PROG " <command> [options]\n"
+    "\n"
+    "Classify surnames by language with a character-level RNN (the PyTorch tutorial's model).\n"
+    "\n"
+    "commands:\n"
+    "  train     train a model, evaluate it on the test split, save a checkpoint and plots\n"
+    "  eval      accuracy, per-language accuracy and confusion matrix of a checkpoint\n"
+    "  predict   the 3 most likely languages of each NAME\n"
+    "\n"
+    "Run '" PROG " <command> --help' for a command's options.\n"
+    "Without --data the built-in sample (a few dozen names per language) is used; give\n"
+    "--data DIR for a directory of <Language>.txt files such as the tutorial's data/names.\n";
+
+static const char *usage_train =
+    "usage: " PROG " train [options]\n"
+    "\n"
+    "  --data DIR         directory of <Language>.txt files (default: the built-in sample)\n"
+    "  --model KIND       seed (the tutorial's RNN), elman, gru or lstm (default seed)\n"
+    "  --hidden N         hidden size (default 128)\n"
+    "  --optim NAME       sgd or adam (default sgd)\n"
+    "  --lr X             learning rate (default 0.005)\n"
+    "  --momentum X       SGD momentum (default 0)\n"
+    "  --weight-decay X   L2 weight decay (default 0)\n"
+    "  --iters N          names to train on, each drawn as the tutorial does: a language\n"
+    "                     uniformly, then one of its names (default 100000; 20000 on the sample)\n"
+    "  --epochs E         instead of --iters: E shuffled passes over every training name\n"
+    "  --batch B          names per step (default 1, the tutorial's regime)\n"
+    "  --clip C           clip the gradient norm to C (default: no clipping)\n"
+    "  --seed S           random seed (default 1)\n"
+    "  --save FILE        checkpoint to write (default rnn_names.ckpt); beside it go\n"
+    "                     BASE.loss.csv, BASE.loss.svg and BASE.confusion.svg\n"
+    "  --quiet            no progress line\n"
+    "\n"
+    "A name is in the test split when the CRC-32 of its line is 0 mod 10.\n"
+    "At the end, stdout has test_accuracy=, macro_accuracy= and train_names_per_s= lines.\n";
+
+static const char *usage_eval =
+    "usage: " PROG " eval --load FILE [--data DIR]\n"
+    "\n"
+    "  --load FILE   a checkpoint written by '" PROG " train'\n"
+    "  --data DIR    data to evaluate on (default: the data the model was trained on)\n"
+    "\n"
+    "Prints accuracy, macro accuracy (mean of per-language accuracies), each language's\n"
+    "accuracy and the confusion matrix of the test split.\n";
+
+static const char *usage_predict =
+    "usage: " PROG " predict --load FILE NAME...\n"
+    "\n"
+    "Prints the 3 most likely languages of each NAME with their log-probabilities,\n"
+    "for example '(-0.47) Scottish'. Names are folded to ASCII as in training.\n";
+
+/* ---- option parsing ---- */
+
+typedef struct {
+    const char *data, *load, *save;
+    const char *model, *optim;
+    long hidden, iters, epochs, batch;
+    double lr, momentum, weight_decay, clip;
+    unsigned long long seed;
+    int quiet, have_iters;
+} options;
+
+static int bad(const char *cmd, const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, PROG " %s: ", cmd);
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, " (see '" PROG " %s --help')\n", cmd);
+    return 2;
+}
+
+static int parse_long(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi) {
+        char range[64];
+        snprintf(range, sizeof range, "a whole number from %ld to %ld", lo, hi);
+        fprintf(stderr, PROG " %s: %s expects %s, got '%s'\n", cmd, flag, range, s);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !(v >= lo && v <= hi)) {
+        fprintf(stderr, PROG " %s: %s expects a number from %g to %g, got '%s'\n", cmd, flag, lo, hi, s);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Parses argv[first..] into o; positional arguments go to pos (if allowed). 0, 1 (help
+ * shown) or 2 (usage error, message printed). */
+static int parse(const char *cmd, int argc, char **argv, int first, options *o, const char **pos, int *npos,
+                 const char *usage, const char *allowed)
+{
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (strncmp(a, "--", 2) != 0 || !strcmp(a, "--")) {
+            if (!strcmp(a, "--")) a = ++i < argc ? argv[i] : NULL;
+            if (!a) break;
+            if (!pos) return bad(cmd, "unexpected argument '%s'%s", a, "");
+            pos[(*npos)++] = a;
+            continue;
+        }
+        char key[40];
+        snprintf(key, sizeof key, " %s ", a + 2);
+        if (!strstr(allowed, key)) return bad(cmd, "unknown option '%s'%s", a, "");
+        if (!strcmp(a, "--quiet")) {
+            o->quiet = 1;
+            continue;
+        }
+        if (i + 1 >= argc) return bad(cmd, "option '%s' needs a value%s", a, "");
+        const char *v = argv[++i];
+        int rc = 0;
+        if (!strcmp(a, "--data")) o->data = v;
+        else if (!strcmp(a, "--load")) o->load = v;
+        else if (!strcmp(a, "--save")) o->save = v;
+        else if (!strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--optim")) o->optim = v;
+        else if (!strcmp(a, "--hidden")) rc = parse_long(cmd, a, v, 1, 4096, &o->hidden);
+        else if (!strcmp(a, "--iters")) rc = parse_long(cmd, a, v, 1, 2000000000L, &o->iters), o->have_iters = 1;
+        else if (!strcmp(a, "--epochs")) rc = parse_long(cmd, a, v, 1, 100000, &o->epochs);
+        else if (!strcmp(a, "--batch")) rc = parse_long(cmd, a, v, 1, 65536, &o->batch);
+        else if (!strcmp(a, "--lr")) rc = parse_double(cmd, a, v, 1e-12, 1e3, &o->lr);
+        else if (!strcmp(a, "--momentum")) rc = parse_double(cmd, a, v, 0, 0.9999, &o->momentum);
+        else if (!strcmp(a, "--weight-decay")) rc = parse_double(cmd, a, v, 0, 1e3, &o->weight_decay);
+        else if (!strcmp(a, "--clip")) rc = parse_double(cmd, a, v, 1e-9, 1e9, &o->clip);
+        else if (!strcmp(a, "--seed")) {
+            long s;
+            rc = parse_long(cmd, a, v, 0, 2147483647L, &s);
+            o->seed = (unsigned long long)s;
+        }
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* ---- data ---- */
+
+static int load_data(names_data *d, const char *dir, char *err, size_t errlen)
+{
+    int rc = dir ? names_load_dir(d, dir, stderr, err, errlen) : names_load_sample(d, stderr, err, errlen);
+    if (rc == 0)
+        fprintf(stderr, "data: %s: %d languages, %d training and %d test names, %ld lines skipped\n",
+                dir ? dir : "built-in sample", d->n_classes, d->n_train, d->n_test, d->warnings);
+    return rc;
+}
+
+static void print_eval(const names_eval *e, const names_model *m, int with_matrix)
+{
+    printf("test_names=%d\ntest_accuracy=%.4f\nmacro_accuracy=%.4f\n", e->n, e->accuracy, e->macro);
+    printf("\n%-14s %6s %8s\n", "language", "names", "accuracy");
+    for (int c = 0; c < e->C; c++) {
+        int total = 0;
+        for (int p = 0; p < e->C; p++) total += e->confusion[c * e->C + p];
+        if (total) printf("%-14s %6d %8.4f\n", m->classes[c], total, (double)e->confusion[c * e->C + c] / total);
+        else printf("%-14s %6d %8s\n", m->classes[c], 0, "-");
+    }
+    if (!with_matrix) return;
+    printf("\nconfusion matrix (row: true language, column: predicted, in the order above)\n");
+    for (int c = 0; c < e->C; c++) {
+        printf("%-12.12s", m->classes[c]);
+        for (int p = 0; p < e->C; p++) printf(" %4d", e->confusion[c * e->C + p]);
+        printf("\n");
+    }
+}
+
+/* BASE: the checkpoint path without a trailing ".ckpt" */
+static void base_of(const char *save, char *base, size_t n)
+{
+    size_t len = strlen(save);
+    if (len > 5 && !strcmp(save + len - 5, ".ckpt")) len -= 5;
+    snprintf(base, n, "%.*s", (int)len, save);
+}
+
+static int write_csv(const char *path, const names_train_result *r, char *err, size_t errlen)
+{
+    char tmp[4400];
+    snprintf(tmp, sizeof tmp, "%.4300s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(err, errlen, "%.900s: cannot create: %s", tmp, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "names_seen,mean_loss\n");
+    for (int i = 0; i < r->n_points; i++) fprintf(f, "%.0f,%.6f\n", r->curve_x[i], r->curve_y[i]);
+    int bad_write = ferror(f);
+    if (fclose(f) != 0 || bad_write || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "%.900s: cannot write: %s", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- commands ---- */
+
+static int cmd_train(int argc, char **argv)
+{
+    options o = {.model = "seed", .optim = "sgd", .hidden = 128, .iters = 100000, .batch = 1, .lr = 0.005,
+                 .seed = 1, .save = "rnn_names.ckpt"};
+    int rc = parse("train", argc, argv, 2, &o, NULL, NULL, usage_train,
+                   " data model hidden optim lr momentum weight-decay iters epochs batch clip seed save quiet ");
+    if (rc) return rc == 1 ? 0 : rc;
+    names_kind kind;
+    if (names_kind_parse(o.model, &kind) != 0) return bad("train", "--model must be seed, elman, gru or lstm, got '%s'%s", o.model, "");
+    if (strcmp(o.optim, "sgd") && strcmp(o.optim, "adam")) return bad("train", "--optim must be sgd or adam, got '%s'%s", o.optim, "");
+    if (o.epochs && o.have_iters) return bad("train", "give --iters or --epochs, not both%s%s", "", "");
+    if (!o.data && !o.have_iters) o.iters = 20000;
+
+    char err[1024];
+    names_data d;
+    if (load_data(&d, o.data, err, sizeof err) != 0) {
+        fprintf(stderr, PROG " train: %s\n", err);
+        return 1;
+    }
+    ag_rng rng;
+    ag_rng_seed(&rng, o.seed);
+    names_model m;
+    if (names_model_init(&m, kind, (int)o.hidden, d.n_classes, d.classes, &rng) != 0) {
+        fprintf(stderr, PROG " train: out of memory building the model\n");
+        names_free(&d);
+        return 1;
+    }
+    fprintf(stderr, "model: %s, hidden %ld, %ld parameters; %s lr %g, batch %ld, %s %ld\n", o.model, o.hidden,
+            nn_params_numel(&m.ps), o.optim, o.lr, o.batch, o.epochs ? "epochs" : "names", o.epochs ? o.epochs : o.iters);
+    names_train_opts to = {.optim = !strcmp(o.optim, "adam"), .lr = o.lr, .momentum = o.momentum,
+                           .weight_decay = o.weight_decay, .clip = o.clip, .iters = o.epochs ? 0 : o.iters,
+                           .epochs = (int)o.epochs, .batch = (int)o.batch, .seed = o.seed,
+                           .progress = o.quiet ? NULL : stderr};
+    names_train_result tr;
+    names_eval ev = {0};
+    rc = 1;
+    if (names_train(&m, &d, &to, &tr, err, sizeof err) != 0) {
+        fprintf(stderr, PROG " train: %s\n", err);
+        goto out;
+    }
+    char meta[4096], base[4096], path[4200];
+    names_model_meta(&m, meta, sizeof meta);
+    size_t k = strlen(meta);
+    snprintf(meta + k, sizeof meta - k, "data=%s\noptim=%s\nlr=%g\nbatch=%ld\nnames_seen=%ld\nseed=%llu\n",
+             o.data ? o.data : "", o.optim, o.lr, o.batch, tr.names_seen, o.seed);
+    if (nn_ckpt_save(o.save, meta, &m.ps, NULL, err, sizeof err) != NN_OK) {
+        fprintf(stderr, PROG " train: %s\n", err);
+        goto out;
+    }
+    if (names_evaluate(&m, d.test, d.n_test, &ev, err, sizeof err) != 0) {
+        fprintf(stderr, PROG " train: %s\n", err);
+        goto out;
+    }
+    base_of(o.save, base, sizeof base);
+    char title[256];
+    snprintf(title, sizeof title, "rnn_names: %s, hidden %ld, %s lr %g, batch %ld", o.model, o.hidden, o.optim, o.lr, o.batch);
+    snprintf(path, sizeof path, "%s.loss.csv", base);
+    if (write_csv(path, &tr, err, sizeof err) != 0) goto out_err;
+    snprintf(path, sizeof path, "%s.loss.svg", base);
+    if (names_plot_line(path, tr.curve_x, tr.curve_y, tr.n_points, title, "names seen", "mean training loss (NLL)", err,
+                        sizeof err) != 0)
+        goto out_err;
+    snprintf(path, sizeof path, "%s.confusion.svg", base);
+    snprintf(title, sizeof title, "Confusion on the test split: accuracy %.3f, macro %.3f", ev.accuracy, ev.macro);
+    if (names_plot_confusion(path, ev.confusion, ev.C, m.classes, title, err, sizeof err) != 0) goto out_err;
+
+    printf("model=%s hidden=%ld optim=%s lr=%g batch=%ld seed=%llu\n", o.model, o.hidden, o.optim, o.lr, o.batch, o.seed);
+    printf("train_names=%ld\ntrain_seconds=%.3f\ntrain_names_per_s=%.0f\nmean_train_loss=%.4f\n", tr.names_seen,
+           tr.seconds, tr.names_per_s, tr.mean_loss);
+    print_eval(&ev, &m, 0);
+    printf("\ncheckpoint=%s\nloss_csv=%s.loss.csv\nloss_svg=%s.loss.svg\nconfusion_svg=%s.confusion.svg\n", o.save, base,
+           base, base);
+    rc = 0;
+    goto out;
+out_err:
+    fprintf(stderr, PROG " train: %s\n", err);
+out:
+    names_eval_free(&ev);
+    if (rc == 0 || tr.curve_x) names_train_result_free(&tr);
+    names_model_free(&m);
+    names_free(&d);
+    return rc;
+}
+
+/* Opens a checkpoint and rebuilds its model. 0, or 1 with a message printed. */
+static int load_model(const char *cmd, const char *path, names_model *m, char *data, size_t datan)
+{
+    char err[1024];
+    nn_ckpt *c;
+    if (nn_ckpt_open(path, &c, err, sizeof err) != NN_OK) {
+        fprintf(stderr, PROG " %s: %s\n", cmd, err);
+        return 1;
+    }
+    int rc = 1;
+    if (names_model_from_meta(m, nn_ckpt_meta(c), err, sizeof err) != 0) {
+        fprintf(stderr, PROG " %s: checkpoint %s: %s\n", cmd, path, err);
+    } else if (nn_ckpt_load(c, &m->ps, NULL, err, sizeof err) != NN_OK) {
+        fprintf(stderr, PROG " %s: %s\n", cmd, err);
+        names_model_free(m);
+    } else {
+        if (data && !nn_meta_get(nn_ckpt_meta(c), "data", data, datan)) data[0] = 0;
+        rc = 0;
+    }
+    nn_ckpt_close(c);
+    return rc;
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    options o = {0};
+    int rc = parse("eval", argc, argv, 2, &o, NULL, NULL, usage_eval, " load data ");
+    if (rc) return rc == 1 ? 0 : rc;
+    if (!o.load) return bad("eval", "--load FILE is required%s%s", "", "");
+    names_model m;
+    char trained_on[4096], err[1024];
+    if (load_model("eval", o.load, &m, trained_on, sizeof trained_on)) return 1;
+    const char *dir = o.data ? o.data : trained_on[0] ? trained_on : NULL;
+    names_data d;
+    if (load_data(&d, dir, err, sizeof err) != 0) {
+        fprintf(stderr, PROG " eval: %s\n", err);
+        names_model_free(&m);
+        return 1;
+    }
+    rc = 1;
+    int same = d.n_classes == m.n_classes;
+    for (int c = 0; same && c < d.n_classes; c++) same = !strcmp(d.classes[c], m.classes[c]);
+    names_eval ev;
+    if (!same)
+        fprintf(stderr, PROG " eval: the data's %d languages are not the %d the model was trained on (%s, %s, ...)\n",
+                d.n_classes, m.n_classes, m.classes[0], m.classes[1]);
+    else if (names_evaluate(&m, d.test, d.n_test, &ev, err, sizeof err) != 0)
+        fprintf(stderr, PROG " eval: %s\n", err);
+    else {
+        printf("checkpoint=%s model=%s hidden=%d\n", o.load, names_kind_name(m.kind), m.hidden);
+        print_eval(&ev, &m, 1);
+        names_eval_free(&ev);
+        rc = 0;
+    }
+    names_free(&d);
+    names_model_free(&m);
+    return rc;
+}
+
+static int cmd_predict(int argc, char **argv)
+{
+    options o = {0};
+    const char **names = calloc((size_t)argc, sizeof *names);
+    int n = 0;
+    if (!names) return 1;
+    int rc = parse("predict", argc, argv, 2, &o, names, &n, usage_predict, " load ");
+    if (rc || !o.load || n == 0) {
+        free(names);
+        if (rc) return rc == 1 ? 0 : rc;
+        return bad("predict", !o.load ? "--load FILE is required%s%s" : "give at least one NAME%s%s", "", "");
+    }
+    names_model m;
+    if (load_model("predict", o.load, &m, NULL, 0)) {
+        free(names);
+        return 1;
+    }
+    rc = 0;
+    for (int i = 0; i < n; i++) {
+        names_item it = {0};
+        size_t bad_at;
+        it.len = names_fold(names[i], strlen(names[i]), it.text, sizeof it.text, &bad_at);
+        printf("> %s\n", names[i]);
+        if (it.len < 1 || it.len > NAMES_MAX_LEN) {
+            fprintf(stderr, PROG " predict: '%s': %s\n", names[i],
+                    it.len < 0 ? "invalid UTF-8" : it.len == 0 ? "no letter left after folding to ASCII" : "too long");
+            rc = 1;
+            continue;
+        }
+        int idx[3];
+        double lp[3];
+        char err[512];
+        int k = names_predict(&m, &it, 3, idx, lp, err, sizeof err);
+        if (k < 0) {
+            fprintf(stderr, PROG " predict: %s\n", err);
+            rc = 1;
+            continue;
+        }
+        for (int j = 0; j < k; j++) printf("(%.2f) %s\n", lp[j], m.classes[idx[j]]);
+    }
+    names_model_free(&m);
+    free(names);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(usage_main, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
+    if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(argv[1], "predict")) return cmd_predict(argc, argv);
+    fprintf(stderr, PROG ": unknown command '%s' (commands: train, eval, predict; see '" PROG " --help')\n", argv[1]);
+    return 2;
+}

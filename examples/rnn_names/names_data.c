@@ -1,0 +1,313 @@
+/* names_data.c -- reading the surnames: files, lines, checks, folding, the split. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "names_data.h"
+#include "nn.h"
+
+enum { WARN_PER_SOURCE = 5 };
+
+static int fail(char *err, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* ---- the builder: every accepted line, then the split ---- */
+
+typedef struct {
+    names_item *items;
+    int n, cap;
+    long warnings;
+    FILE *warn;
+    const char *source; /* file being read, for messages */
+    long source_warnings;
+} builder;
+
+static void warn_line(builder *b, long line, const char *fmt, ...)
+{
+    b->warnings++;
+    b->source_warnings++;
+    if (!b->warn || b->source_warnings > WARN_PER_SOURCE) return;
+    fprintf(b->warn, "warning: %s:%ld: ", b->source, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(b->warn, fmt, ap);
+    va_end(ap);
+    fputc('\n', b->warn);
+}
+
+static void end_source(builder *b)
+{
+    if (b->warn && b->source_warnings > WARN_PER_SOURCE)
+        fprintf(b->warn, "warning: %s: %ld more lines skipped\n", b->source, b->source_warnings - WARN_PER_SOURCE);
+    b->source_warnings = 0;
+}
+
+/* Width in bytes of the whitespace at s[i] (reading backwards: ending at s[i]), or 0.
+ * ASCII whitespace, and U+00A0 NO-BREAK SPACE (C2 A0), which Python's strip() removes. */
+static size_t space_at(const unsigned char *s, size_t n, size_t i, int backwards)
+{
+    if (s[i] && strchr(" \t\r\v\f", s[i])) return 1;
+    if (!backwards && i + 1 < n && s[i] == 0xC2 && s[i + 1] == 0xA0) return 2;
+    if (backwards && i >= 1 && s[i - 1] == 0xC2 && s[i] == 0xA0) return 2;
+    return 0;
+}
+
+int names_is_test(const char *line, size_t n)
+{
+    return nn_crc32(0, line, n) % 10 == 0;
+}
+
+/* One raw line (no '\n') of class `label`. Returns 1 if kept, 0 if skipped, -1 out of memory. */
+static int add_line(builder *b, int label, const char *raw, size_t n, long lineno)
+{
+    const unsigned char *s = (const unsigned char *)raw;
+    size_t w, start = 0, end = n;
+    while (start < end && (w = space_at(s, end, start, 0))) start += w;
+    while (end > start && (w = space_at(s, end, end - 1, 1)) && end - w >= start) end -= w;
+    if (start == end) {
+        warn_line(b, lineno, "blank line skipped");
+        return 0;
+    }
+    if (end - start > NAMES_MAX_LINE) {
+        warn_line(b, lineno, "line is %zu bytes long (at most %d), skipped", end - start, NAMES_MAX_LINE);
+        return 0;
+    }
+    names_item it;
+    memset(&it, 0, sizeof it);
+    size_t bad;
+    int len = names_fold(raw + start, end - start, it.text, sizeof it.text, &bad);
+    if (len < 0) {
+        warn_line(b, lineno, "invalid UTF-8 at byte %zu of the line (0x%02x), skipped", start + bad + 1, s[start + bad]);
+        return 0;
+    }
+    if (len == 0) {
+        warn_line(b, lineno, "no letter left after folding to ASCII, skipped");
+        return 0;
+    }
+    if (len > NAMES_MAX_LEN) {
+        warn_line(b, lineno, "name has %d letters (at most %d), skipped", len, NAMES_MAX_LEN);
+        return 0;
+    }
+    it.len = len;
+    /* the label's sign carries the split until names_finish: -1 - label for test */
+    it.label = names_is_test(raw + start, end - start) ? -1 - label : label;
+    if (b->n == b->cap) {
+        int cap = b->cap ? 2 * b->cap : 1024;
+        names_item *p = realloc(b->items, (size_t)cap * sizeof *p);
+        if (!p) return -1;
+        b->items = p;
+        b->cap = cap;
+    }
+    b->items[b->n++] = it;
+    return 1;
+}
+
+/* Every line of a text buffer. Returns the number kept, -1 out of memory. */
+static long add_lines(builder *b, int label, const char *text, size_t len)
+{
+    long kept = 0, lineno = 0;
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        int r = add_line(b, label, text + at, end - at, ++lineno);
+        if (r < 0) return -1;
+        kept += r;
+        at = end + 1;
+    }
+    return kept;
+}
+
+static int finish(names_data *d, builder *b, char *err, size_t errlen)
+{
+    int count[NAMES_MAX_CLASSES] = {0};
+    for (int i = 0; i < b->n; i++) {
+        if (b->items[i].label < 0) d->n_test++;
+        else count[b->items[i].label]++;
+    }
+    d->n_train = b->n - d->n_test;
+    d->warnings = b->warnings;
+    d->train = malloc((size_t)(d->n_train ? d->n_train : 1) * sizeof *d->train);
+    d->test = malloc((size_t)(d->n_test ? d->n_test : 1) * sizeof *d->test);
+    d->by_class = malloc((size_t)(d->n_train ? d->n_train : 1) * sizeof *d->by_class);
+    if (!d->train || !d->test || !d->by_class) return fail(err, errlen, "out of memory");
+    for (int c = 0; c < d->n_classes; c++) {
+        if (count[c] == 0)
+            return fail(err, errlen, "%s: no name of this language is left for training (all went to the test split)",
+                        d->classes[c]);
+        d->class_start[c + 1] = d->class_start[c] + count[c];
+    }
+    int fill[NAMES_MAX_CLASSES] = {0}, tr = 0, te = 0;
+    for (int i = 0; i < b->n; i++) {
+        names_item it = b->items[i];
+        if (it.label < 0) {
+            it.label = -1 - it.label;
+            d->n_test_class[it.label]++;
+            d->test[te++] = it;
+        } else {
+            d->by_class[d->class_start[it.label] + fill[it.label]++] = tr;
+            d->train[tr++] = it;
+        }
+    }
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int load_file(builder *b, int label, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = malloc(NAMES_MAX_FILE + 1);
+    if (!buf) {
+        fclose(f);
+        return fail(err, errlen, "out of memory");
+    }
+    size_t len = fread(buf, 1, NAMES_MAX_FILE + 1, f);
+    int rd_err = ferror(f);
+    fclose(f);
+    int rc = 0;
+    const char *nul = memchr(buf, 0, len);
+    if (rd_err) rc = fail(err, errlen, "%s: read error (is it a directory?)", path);
+    else if (len > NAMES_MAX_FILE) rc = fail(err, errlen, "%s: larger than %d MiB, refusing", path, NAMES_MAX_FILE >> 20);
+    else if (nul) rc = fail(err, errlen, "%s: binary file (NUL byte at offset %zu), refusing", path, (size_t)(nul - buf));
+    else {
+        b->source = path;
+        long kept = add_lines(b, label, buf, len);
+        end_source(b);
+        if (kept < 0) rc = fail(err, errlen, "out of memory");
+        else if (kept == 0) rc = fail(err, errlen, "%s: no usable name in the file", path);
+    }
+    free(buf);
+    return rc;
+}
+
+int names_load_dir(names_data *d, const char *dir, FILE *warn, char *err, size_t errlen)
+{
+    memset(d, 0, sizeof *d);
+    DIR *dh = opendir(dir);
+    if (!dh) return fail(err, errlen, "%s: cannot open data directory: %s", dir, strerror(errno));
+    char *files[NAMES_MAX_CLASSES + 1];
+    int n = 0, rc = 0;
+    for (struct dirent *e; (e = readdir(dh));) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] == '.' || len <= 4 || strcmp(e->d_name + len - 4, ".txt") != 0) continue;
+        if (n == NAMES_MAX_CLASSES) {
+            rc = fail(err, errlen, "%s: more than %d .txt files (languages)", dir, NAMES_MAX_CLASSES);
+            break;
+        }
+        if (len - 4 >= NAMES_MAX_CLASS_NAME) {
+            rc = fail(err, errlen, "%s/%s: language name longer than %d bytes", dir, e->d_name, NAMES_MAX_CLASS_NAME - 1);
+            break;
+        }
+        if (!(files[n] = malloc(len + 1))) {
+            rc = fail(err, errlen, "out of memory");
+            break;
+        }
+        memcpy(files[n++], e->d_name, len + 1);
+    }
+    closedir(dh);
+    if (rc == 0 && n == 0) rc = fail(err, errlen, "%s: no <Language>.txt files in the directory", dir);
+    if (rc == 0 && n == 1) rc = fail(err, errlen, "%s: only one language (%s); need at least two", dir, files[0]);
+    qsort(files, (size_t)n, sizeof *files, cmp_str);
+    builder b = {0};
+    b.warn = warn;
+    for (int i = 0; i < n && rc == 0; i++) {
+        char path[4096];
+        snprintf(d->classes[i], NAMES_MAX_CLASS_NAME, "%.*s", (int)strlen(files[i]) - 4, files[i]);
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        d->n_classes = i + 1;
+        rc = load_file(&b, i, path, err, errlen);
+    }
+    if (rc == 0) rc = finish(d, &b, err, errlen);
+    for (int i = 0; i < n; i++) free(files[i]);
+    free(b.items);
+    if (rc != 0) names_free(d);
+    return rc;
+}
+
+int names_load_tsv(names_data *d, const char *text, size_t len, const char *source, FILE *warn, char *err,
+                   size_t errlen)
+{
+    memset(d, 0, sizeof *d);
+    char *classes[NAMES_MAX_CLASSES];
+    int n = 0, rc = 0;
+    /* pass 1: the languages, sorted */
+    for (size_t at = 0; at < len && rc == 0;) {
+        const char *nl = memchr(text + at, '\n', len - at), *tab;
+        size_t end = nl ? (size_t)(nl - text) : len;
+        if (text[at] != '#' && (tab = memchr(text + at, '\t', end - at))) {
+            size_t cl = (size_t)(tab - (text + at));
+            int seen = 0;
+            for (int i = 0; i < n && !seen; i++) seen = strlen(classes[i]) == cl && !memcmp(classes[i], text + at, cl);
+            if (!seen && (n == NAMES_MAX_CLASSES || cl == 0 || cl >= NAMES_MAX_CLASS_NAME))
+                rc = fail(err, errlen, "%s: bad or too many language names", source);
+            else if (!seen && (classes[n] = malloc(cl + 1))) {
+                memcpy(classes[n], text + at, cl);
+                classes[n++][cl] = 0;
+            } else if (!seen) rc = fail(err, errlen, "out of memory");
+        }
+        at = end + 1;
+    }
+    if (rc == 0 && n < 2) rc = fail(err, errlen, "%s: fewer than two languages", source);
+    qsort(classes, (size_t)n, sizeof *classes, cmp_str);
+    for (int i = 0; i < n; i++) snprintf(d->classes[i], NAMES_MAX_CLASS_NAME, "%s", classes[i]);
+    d->n_classes = n;
+    /* pass 2: the names */
+    builder b = {0};
+    b.warn = warn;
+    b.source = source;
+    long lineno = 0;
+    for (size_t at = 0; at < len && rc == 0;) {
+        const char *nl = memchr(text + at, '\n', len - at), *tab;
+        size_t end = nl ? (size_t)(nl - text) : len;
+        lineno++;
+        if (end > at && text[at] != '#') {
+            if (!(tab = memchr(text + at, '\t', end - at))) {
+                warn_line(&b, lineno, "no tab between language and name, skipped");
+            } else {
+                int label = 0;
+                while (strlen(classes[label]) != (size_t)(tab - (text + at)) ||
+                       memcmp(classes[label], text + at, (size_t)(tab - (text + at))))
+                    label++;
+                if (add_line(&b, label, tab + 1, (size_t)(text + end - (tab + 1)), lineno) < 0)
+                    rc = fail(err, errlen, "out of memory");
+            }
+        }
+        at = end + 1;
+    }
+    end_source(&b);
+    if (rc == 0) rc = finish(d, &b, err, errlen);
+    for (int i = 0; i < n; i++) free(classes[i]);
+    free(b.items);
+    if (rc != 0) names_free(d);
+    return rc;
+}
+
+void names_free(names_data *d)
+{
+    free(d->train);
+    free(d->test);
+    free(d->by_class);
+    memset(d, 0, sizeof *d);
+}
+
+/* The built-in sample, generated from sample_names.tsv by CMake (names_sample.c). */
+extern const char names_sample_tsv[];
+extern const unsigned long names_sample_tsv_len;
+
+int names_load_sample(names_data *d, FILE *warn, char *err, size_t errlen)
+{
+    return names_load_tsv(d, names_sample_tsv, names_sample_tsv_len, "built-in sample", warn, err, errlen);
+}

@@ -1,0 +1,98 @@
+/* names_fold.c -- UTF-8 to the tutorial's 57 letters.
+ *
+ * unicodeToAscii decomposes (NFD), drops combining marks and keeps only
+ * [A-Za-z .,;']. For a single code point, the result is one ASCII letter or nothing.
+ * The tables below give that letter for every code point where it is not nothing and
+ * not the code point itself: Latin-1 Supplement, Latin Extended-A and -B (U+00C0 ..
+ * U+024F), Latin Extended Additional (U+1E00 .. U+1EFF), and three stragglers. '_'
+ * means "dropped". They were worked out with Python's unicodedata.normalize('NFD')
+ * and are checked case by case in tests/test_names_data.c. */
+#include <string.h>
+
+#include "names_data.h"
+
+static const char latin[] = /* U+00C0 .. U+024F, 32 per row */
+    "AAAAAA_CEEEEIIII_NOOOOO__UUUUY__" /* U+00C0 */
+    "aaaaaa_ceeeeiiii_nooooo__uuuuy_y" /* U+00E0 */
+    "AaAaAaCcCcCcCcDd__EeEeEeEeEeGgGg" /* U+0100 */
+    "GgGgHh__IiIiIiIiI___JjKk_LlLlLl_" /* U+0120 */
+    "___NnNnNn___OoOoOo__RrRrRrSsSsSs" /* U+0140 */
+    "SsTtTt__UuUuUuUuUuUuWwYyYZzZzZz_" /* U+0160 */
+    "________________________________" /* U+0180 */
+    "Oo_____________Uu_______________" /* U+01A0 */
+    "_____________AaIiOoUuUuUuUuUu_Aa" /* U+01C0 */
+    "Aa____GgKkOoOo__j___Gg__NnAa____" /* U+01E0 */
+    "AaAaEeEeIiIiOoOoRrRrUuUuSsTt__Hh" /* U+0200 */
+    "______AaEeOoOoOoOoYy____________" /* U+0220 */
+    "________________";                /* U+0240 */
+
+static const char latin_additional[] = /* U+1E00 .. U+1EFF */
+    "AaBbBbBbCcDdDdDdDdDdEeEeEeEeEeFf" /* U+1E00 */
+    "GgHhHhHhHhHhIiIiKkKkKkLlLlLlLlMm" /* U+1E20 */
+    "MmMmNnNnNnNnOoOoOoOoPpPpRrRrRrRr" /* U+1E40 */
+    "SsSsSsSsSsTtTtTtTtUuUuUuUuUuVvVv" /* U+1E60 */
+    "WwWwWwWwWwXxXxYyZzZzZzhtwy______" /* U+1E80 */
+    "AaAaAaAaAaAaAaAaAaAaAaAaEeEeEeEe" /* U+1EA0 */
+    "EeEeEeEeIiIiOoOoOoOoOoOoOoOoOoOo" /* U+1EC0 */
+    "OoOoUuUuUuUuUuUuUuYyYyYyYy______"; /* U+1EE0 */
+
+_Static_assert(sizeof latin - 1 == 0x250 - 0xC0, "latin table covers U+00C0..U+024F");
+_Static_assert(sizeof latin_additional - 1 == 0x100, "latin_additional covers U+1E00..U+1EFF");
+
+int names_letter_index(char c)
+{
+    const char *p = c ? strchr(NAMES_LETTERS, c) : NULL;
+    return p ? (int)(p - NAMES_LETTERS) : -1;
+}
+
+static char fold_code_point(unsigned long cp)
+{
+    char c = 0;
+    if (cp < 0x80) c = (char)cp;
+    else if (cp >= 0xC0 && cp < 0x250) c = latin[cp - 0xC0];
+    else if (cp >= 0x1E00 && cp < 0x1F00) c = latin_additional[cp - 0x1E00];
+    else if (cp == 0x37E) c = ';';  /* GREEK QUESTION MARK is canonically ';' */
+    else if (cp == 0x212A) c = 'K'; /* KELVIN SIGN */
+    else if (cp == 0x212B) c = 'A'; /* ANGSTROM SIGN -> A + ring */
+    return names_letter_index(c) >= 0 ? c : 0;
+}
+
+/* Decodes one UTF-8 sequence at s[*i]; -1 if it is malformed (overlong, surrogate,
+ * above U+10FFFF, truncated or a stray continuation byte). */
+static long decode(const unsigned char *s, size_t n, size_t *i)
+{
+    unsigned char b = s[*i];
+    int len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
+    if (!len || *i + (size_t)len > n) return -1;
+    unsigned long cp = len == 1 ? b : len == 2 ? (b & 0x1Fu) : len == 3 ? (b & 0x0Fu) : (b & 0x07u);
+    for (int k = 1; k < len; k++) {
+        unsigned char c = s[*i + (size_t)k];
+        if ((c >> 6) != 2) return -1;
+        cp = (cp << 6) | (c & 0x3Fu);
+    }
+    static const unsigned long min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+    *i += (size_t)len;
+    return (long)cp;
+}
+
+int names_fold(const char *s, size_t n, char *out, size_t outn, size_t *bad_at)
+{
+    size_t i = 0, k = 0;
+    while (i < n) {
+        size_t at = i;
+        long cp = decode((const unsigned char *)s, n, &i);
+        if (cp < 0) {
+            if (bad_at) *bad_at = at;
+            if (outn) out[0] = 0;
+            return -1;
+        }
+        char c = fold_code_point((unsigned long)cp);
+        if (c) {
+            if (k + 1 < outn) out[k] = c;
+            k++;
+        }
+    }
+    if (outn) out[k < outn ? k : outn - 1] = 0;
+    return (int)k;
+}

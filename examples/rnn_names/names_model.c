@@ -1,0 +1,119 @@
+/* names_model.c -- the four classifiers over padded batches of names. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "names_model.h"
+
+static const char *const kind_names[] = {"seed", "elman", "gru", "lstm"};
+
+const char *names_kind_name(names_kind k)
+{
+    return kind_names[k];
+}
+
+int names_kind_parse(const char *s, names_kind *k)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, kind_names[i]) == 0) {
+            *k = (names_kind)i;
+            return 0;
+        }
+    return -1;
+}
+
+int names_model_init(names_model *m, names_kind kind, int hidden, int n_classes,
+                     const char (*classes)[NAMES_MAX_CLASS_NAME], ag_rng *rng)
+{
+    memset(m, 0, sizeof *m);
+    if (hidden < 1 || hidden > 4096 || n_classes < 2 || n_classes > NAMES_MAX_CLASSES) return -1;
+    m->kind = kind;
+    m->hidden = hidden;
+    m->n_classes = n_classes;
+    memcpy(m->classes, classes, (size_t)n_classes * sizeof *classes);
+    nn_params_init(&m->ps);
+    nn_status s;
+    if (kind == NAMES_SEED) {
+        s = nn_seed_rnn_init(&m->seed, &m->ps, "", NAMES_N_LETTERS, hidden, n_classes, rng);
+    } else {
+        static const nn_rnn_kind map[] = {NN_ELMAN, NN_ELMAN, NN_GRU, NN_LSTM};
+        s = nn_rnn_init(&m->rnn, &m->ps, map[kind], "rnn.", NAMES_N_LETTERS, hidden, rng);
+        if (s == NN_OK) s = nn_linear_init(&m->head, &m->ps, "head.", hidden, n_classes, 1, rng);
+    }
+    if (s != NN_OK) {
+        nn_params_free(&m->ps);
+        return -1;
+    }
+    return 0;
+}
+
+void names_model_free(names_model *m)
+{
+    nn_params_free(&m->ps);
+}
+
+ag_tensor *names_model_forward(ag_tape *t, names_model *m, const names_item *const *items, int N)
+{
+    int T = 0;
+    for (int n = 0; n < N; n++)
+        if (items[n]->len > T) T = items[n]->len;
+    /* letter indices, time-major [T, N], -1 past a name's end (a zero one-hot row) */
+    int *idx = ag_tape_alloc(t, (size_t)(T * N) * sizeof *idx);
+    int *lengths = ag_tape_alloc(t, (size_t)N * sizeof *lengths);
+    if (!idx || !lengths) return NULL;
+    int padded = 0;
+    for (int n = 0; n < N; n++) {
+        lengths[n] = items[n]->len;
+        padded |= lengths[n] != T;
+        for (int s = 0; s < T; s++) idx[s * N + n] = s < items[n]->len ? names_letter_index(items[n]->text[s]) : -1;
+    }
+    ag_tensor *x = ag_reshape(t, ag_one_hot(t, idx, T * N, NAMES_N_LETTERS), 3, (int[]){T, N, NAMES_N_LETTERS});
+    if (m->kind == NAMES_SEED) return nn_seed_rnn_forward(t, &m->seed, x, padded ? lengths : NULL);
+    ag_tensor *h = nn_rnn_forward(t, &m->rnn, x, padded ? lengths : NULL, NULL, NULL);
+    return ag_log_softmax(t, nn_linear_forward(t, &m->head, h), 1);
+}
+
+void names_model_meta(const names_model *m, char *buf, size_t n)
+{
+    size_t k = (size_t)snprintf(buf, n, "model=%s\nhidden=%d\nletters=%s\nclasses=", names_kind_name(m->kind),
+                                m->hidden, NAMES_LETTERS);
+    for (int c = 0; c < m->n_classes && k < n; c++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%s", c ? "," : "", m->classes[c]);
+    if (k < n) snprintf(buf + k, n - k, "\n");
+}
+
+int names_model_from_meta(names_model *m, const char *meta, char *err, size_t errlen)
+{
+    char kind_s[32], hidden_s[32], letters[128], classes_s[NAMES_MAX_CLASSES * NAMES_MAX_CLASS_NAME];
+    names_kind kind;
+    if (!nn_meta_get(meta, "model", kind_s, sizeof kind_s) || names_kind_parse(kind_s, &kind) != 0 ||
+        !nn_meta_get(meta, "hidden", hidden_s, sizeof hidden_s) ||
+        !nn_meta_get(meta, "classes", classes_s, sizeof classes_s)) {
+        snprintf(err, errlen, "the checkpoint's meta data lacks a valid model, hidden or classes entry");
+        return -1;
+    }
+    if (!nn_meta_get(meta, "letters", letters, sizeof letters) || strcmp(letters, NAMES_LETTERS) != 0) {
+        snprintf(err, errlen, "the checkpoint was trained on another alphabet");
+        return -1;
+    }
+    char classes[NAMES_MAX_CLASSES][NAMES_MAX_CLASS_NAME];
+    int n = 0;
+    for (char *s = classes_s, *comma; s && *s; s = comma ? comma + 1 : NULL) {
+        comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        if (n == NAMES_MAX_CLASSES || len == 0 || len >= NAMES_MAX_CLASS_NAME) {
+            snprintf(err, errlen, "the checkpoint's class list is malformed");
+            return -1;
+        }
+        memcpy(classes[n], s, len);
+        classes[n++][len] = 0;
+    }
+    char *end;
+    long hidden = strtol(hidden_s, &end, 10);
+    ag_rng rng;
+    ag_rng_seed(&rng, 0);
+    if (*end || names_model_init(m, kind, (int)hidden, n, classes, &rng) != 0) {
+        snprintf(err, errlen, "cannot build a %s model with hidden=%s and %d classes", kind_s, hidden_s, n);
+        return -1;
+    }
+    return 0;
+}

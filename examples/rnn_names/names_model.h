@@ -1,0 +1,40 @@
+/* names_model.h -- the name classifiers of rnn_names, built from nn/ modules:
+ *   seed:  the tutorial's RNN (nn_seed_rnn), output read at each name's last letter;
+ *   elman, gru, lstm: nn_rnn over the letters, then Linear(hidden, classes) and
+ *          log_softmax on each name's last hidden state. */
+#ifndef NAMES_MODEL_H
+#define NAMES_MODEL_H
+
+#include "names_data.h"
+#include "nn.h"
+
+typedef enum { NAMES_SEED, NAMES_ELMAN, NAMES_GRU, NAMES_LSTM } names_kind;
+
+typedef struct {
+    names_kind kind;
+    int hidden, n_classes;
+    char classes[NAMES_MAX_CLASSES][NAMES_MAX_CLASS_NAME];
+    nn_params ps;    /* owns every parameter */
+    nn_seed_rnn seed;
+    nn_rnn rnn;
+    nn_linear head;
+} names_model;
+
+const char *names_kind_name(names_kind k);
+int names_kind_parse(const char *s, names_kind *k); /* 0 ok, -1 unknown */
+
+/* Builds a freshly initialised model. 0 on success, -1 (out of memory or bad size). */
+int names_model_init(names_model *m, names_kind kind, int hidden, int n_classes,
+                     const char (*classes)[NAMES_MAX_CLASS_NAME], ag_rng *rng);
+void names_model_free(names_model *m);
+
+/* items[0..N-1] -> (N, classes) log-probabilities; NULL with the tape's error set. */
+ag_tensor *names_model_forward(ag_tape *t, names_model *m, const names_item *const *items, int N);
+
+/* Writes the meta text a checkpoint needs to rebuild the model (model, hidden, classes). */
+void names_model_meta(const names_model *m, char *buf, size_t n);
+
+/* Rebuilds a model from a checkpoint's meta text; 0, or -1 with err set. */
+int names_model_from_meta(names_model *m, const char *meta, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,226 @@
+/* names_train.c -- the training loop, evaluation and prediction. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "names_train.h"
+
+enum { CURVE_POINTS = 200, EVAL_BATCH = 256 };
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void progress(FILE *f, int tty, long seen, long total, double t0, double loss, int final)
+{
+    double dt = now() - t0, rate = dt > 0 ? seen / dt : 0, left = rate > 0 ? (total - seen) / rate : 0;
+    fprintf(f, "%strain: %ld/%ld names (%3.0f%%)  %.0f names/s  loss %.4f  %s %.0fs%s", tty ? "\r" : "", seen, total,
+            100.0 * seen / total, rate, loss, final ? "took" : "left", final ? dt : left, tty && !final ? "" : "\n");
+    fflush(f);
+}
+
+int names_train(names_model *m, const names_data *d, const names_train_opts *o, names_train_result *r, char *err,
+                size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    long total = o->epochs > 0 ? (long)o->epochs * d->n_train : o->iters;
+    int B = o->batch;
+    ag_tape *tape = ag_tape_new();
+    nn_optim opt;
+    nn_status os = o->optim ? nn_adam_init(&opt, &m->ps, o->lr, 0.9, 0.999, 1e-8, o->weight_decay)
+                            : nn_sgd_init(&opt, &m->ps, o->lr, o->momentum, o->weight_decay);
+    const names_item **batch = malloc((size_t)B * sizeof *batch);
+    int *targets = malloc((size_t)B * sizeof *targets);
+    int *order = malloc((size_t)d->n_train * sizeof *order);
+    r->curve_x = malloc(CURVE_POINTS * 2 * sizeof *r->curve_x);
+    r->curve_y = malloc(CURVE_POINTS * 2 * sizeof *r->curve_y);
+    int rc = 0;
+    if (!tape || os != NN_OK || !batch || !targets || !order || !r->curve_x || !r->curve_y) {
+        snprintf(err, errlen, os == NN_EARG ? "bad optimizer settings (learning rate must be > 0)" : "out of memory");
+        rc = -1;
+        goto done;
+    }
+    ag_rng rng;
+    ag_rng_seed(&rng, o->seed ^ 0x5eed);
+    for (int i = 0; i < d->n_train; i++) order[i] = i;
+    long every = total / CURVE_POINTS > 0 ? total / CURVE_POINTS : 1, stretch_n = 0, pos = d->n_train;
+    double stretch_loss = 0, loss_sum = 0, t0 = now(), last_print = t0, recent = 0;
+    int tty = o->progress && isatty(fileno(o->progress)), decile = 0;
+    while (r->names_seen < total) {
+        int n = (int)(total - r->names_seen < B ? total - r->names_seen : B);
+        for (int b = 0; b < n; b++) {
+            const names_item *it;
+            if (o->epochs > 0) { /* shuffled passes over every training name */
+                if (pos == d->n_train) {
+                    for (int i = d->n_train - 1; i > 0; i--) {
+                        int j = ag_rng_below(&rng, i + 1), t = order[i];
+                        order[i] = order[j];
+                        order[j] = t;
+                    }
+                    pos = 0;
+                }
+                it = &d->train[order[pos++]];
+            } else { /* the tutorial: a language uniformly, then one of its names */
+                int c = ag_rng_below(&rng, d->n_classes);
+                int lo = d->class_start[c], cnt = d->class_start[c + 1] - lo;
+                it = &d->train[d->by_class[lo + ag_rng_below(&rng, cnt)]];
+            }
+            batch[b] = it;
+            targets[b] = it->label;
+        }
+        ag_tape_reset(tape);
+        nn_params_zero_grad(&m->ps);
+        ag_tensor *logp = names_model_forward(tape, m, batch, n);
+        ag_tensor *loss = ag_nll_loss(tape, logp, targets, AG_MEAN);
+        if (!loss || ag_backward(tape, loss) != AG_OK) {
+            snprintf(err, errlen, "training step at name %ld: %s", r->names_seen, ag_tape_error(tape));
+            rc = -1;
+            goto done;
+        }
+        double l = loss->data[0];
+        if (!isfinite(l)) {
+            snprintf(err, errlen, "training step at name %ld: the loss is %g; lower --lr or set --clip", r->names_seen, l);
+            rc = -1;
+            goto done;
+        }
+        if (o->clip > 0) nn_clip_grad_norm(&m->ps, o->clip);
+        nn_optim_step(&opt);
+        r->names_seen += n;
+        loss_sum += l * n;
+        stretch_loss += l * n;
+        stretch_n += n;
+        recent = recent == 0 ? l : 0.99 * recent + 0.01 * l;
+        if (stretch_n >= every && r->n_points < 2 * CURVE_POINTS) {
+            r->curve_x[r->n_points] = (double)r->names_seen;
+            r->curve_y[r->n_points++] = stretch_loss / stretch_n;
+            stretch_loss = 0;
+            stretch_n = 0;
+        }
+        if (o->progress) {
+            double t = now();
+            int dec = (int)(10 * r->names_seen / total);
+            if (r->names_seen < total && (tty ? t - last_print > 0.25 : dec > decile)) {
+                progress(o->progress, tty, r->names_seen, total, t0, recent, 0);
+                last_print = t;
+                decile = dec;
+            }
+        }
+    }
+    r->seconds = now() - t0;
+    r->names_per_s = r->seconds > 0 ? r->names_seen / r->seconds : 0;
+    r->mean_loss = r->names_seen ? loss_sum / r->names_seen : 0;
+    if (o->progress) progress(o->progress, tty, r->names_seen, total, t0, recent, 1);
+done:
+    nn_optim_free(&opt);
+    ag_tape_free(tape);
+    free(batch);
+    free(targets);
+    free(order);
+    if (rc != 0) names_train_result_free(r);
+    return rc;
+}
+
+void names_train_result_free(names_train_result *r)
+{
+    free(r->curve_x);
+    free(r->curve_y);
+    r->curve_x = r->curve_y = NULL;
+    r->n_points = 0;
+}
+
+int names_evaluate(names_model *m, const names_item *items, int n, names_eval *e, char *err, size_t errlen)
+{
+    memset(e, 0, sizeof *e);
+    int C = m->n_classes;
+    e->C = C;
+    e->n = n;
+    e->confusion = calloc((size_t)C * C, sizeof *e->confusion);
+    ag_tape *tape = ag_tape_new();
+    const names_item *batch[EVAL_BATCH];
+    int rc = 0;
+    if (!e->confusion || !tape) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    if (tape) ag_tape_set_grad(tape, 0);
+    for (int at = 0; at < n && rc == 0; at += EVAL_BATCH) {
+        int k = n - at < EVAL_BATCH ? n - at : EVAL_BATCH;
+        for (int i = 0; i < k; i++) batch[i] = &items[at + i];
+        ag_tape_reset(tape);
+        ag_tensor *logp = names_model_forward(tape, m, batch, k);
+        if (!logp) {
+            snprintf(err, errlen, "evaluation: %s", ag_tape_error(tape));
+            rc = -1;
+            break;
+        }
+        for (int i = 0; i < k; i++) {
+            const ag_float *row = logp->data + i * C;
+            int best = 0;
+            for (int c = 1; c < C; c++)
+                if (row[c] > row[best]) best = c;
+            int truth = batch[i]->label;
+            if (truth >= 0 && truth < C) e->confusion[truth * C + best]++;
+            e->correct += best == truth;
+        }
+    }
+    ag_tape_free(tape);
+    if (rc != 0) {
+        names_eval_free(e);
+        return rc;
+    }
+    e->accuracy = n ? (double)e->correct / n : 0;
+    double sum = 0;
+    int langs = 0;
+    for (int c = 0; c < C; c++) {
+        int total = 0;
+        for (int p = 0; p < C; p++) total += e->confusion[c * C + p];
+        if (total) {
+            sum += (double)e->confusion[c * C + c] / total;
+            langs++;
+        }
+    }
+    e->macro = langs ? sum / langs : 0;
+    return 0;
+}
+
+void names_eval_free(names_eval *e)
+{
+    free(e->confusion);
+    e->confusion = NULL;
+}
+
+int names_predict(names_model *m, const names_item *item, int k, int *idx, double *lp, char *err, size_t errlen)
+{
+    ag_tape *tape = ag_tape_new();
+    if (!tape) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    ag_tape_set_grad(tape, 0);
+    ag_tensor *logp = names_model_forward(tape, m, &item, 1);
+    if (!logp) {
+        snprintf(err, errlen, "prediction: %s", ag_tape_error(tape));
+        ag_tape_free(tape);
+        return -1;
+    }
+    int C = m->n_classes;
+    if (k > C) k = C;
+    for (int i = 0; i < k; i++) { /* selection of the k largest */
+        int best = -1;
+        for (int c = 0; c < C; c++) {
+            int used = 0;
+            for (int j = 0; j < i; j++) used |= idx[j] == c;
+            if (!used && (best < 0 || logp->data[c] > logp->data[best])) best = c;
+        }
+        idx[i] = best;
+        lp[i] = logp->data[best];
+    }
+    ag_tape_free(tape);
+    return k;
+}

@@ -1,0 +1,45 @@
+/* names_train.h -- training, evaluation and prediction for rnn_names. */
+#ifndef NAMES_TRAIN_H
+#define NAMES_TRAIN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "names_model.h"
+
+typedef struct {
+    int optim;               /* 0 SGD, 1 Adam */
+    double lr, momentum, weight_decay, clip; /* clip <= 0: no clipping */
+    long iters;              /* names to see, drawn as the tutorial does; 0 when epochs is used */
+    int epochs;              /* passes over the shuffled training set; 0 when iters is used */
+    int batch;
+    uint64_t seed;
+    FILE *progress;          /* progress lines (stderr), or NULL */
+} names_train_opts;
+
+typedef struct {
+    long names_seen;
+    double seconds, names_per_s, mean_loss;
+    int n_points;            /* the loss curve: mean loss over each stretch of names */
+    double *curve_x, *curve_y; /* owned; free with names_train_result_free */
+} names_train_result;
+
+/* Trains m on d->train. 0, or -1 with err set (the tape's error, or a NaN loss). */
+int names_train(names_model *m, const names_data *d, const names_train_opts *o, names_train_result *r, char *err,
+                size_t errlen);
+void names_train_result_free(names_train_result *r);
+
+typedef struct {
+    int n, correct;
+    double accuracy, macro; /* macro: mean over languages with test names of their accuracy */
+    int C;
+    int *confusion;         /* C x C, row = true, column = predicted; owned */
+} names_eval;
+
+int names_evaluate(names_model *m, const names_item *items, int n, names_eval *e, char *err, size_t errlen);
+void names_eval_free(names_eval *e);
+
+/* The k best languages for one folded name: classes[idx[i]] with log-probability lp[i]. */
+int names_predict(names_model *m, const names_item *item, int k, int *idx, double *lp, char *err, size_t errlen);
+
+#endif

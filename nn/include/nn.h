@@ -1,0 +1,210 @@
+/* nn.h -- PyTorch-style modules on the autograd API (ag.h).
+ *
+ * Overview
+ * --------
+ * A model keeps its parameters in an nn_params registry: a flat list of named leaf
+ * tensors ("i2h.weight", "rnn.weight_ih_l0", ...), which it owns and frees together.
+ * Modules (nn_linear, nn_seed_rnn, nn_rnn) are small structs that point into that
+ * registry; their forward functions only call ag_ ops, so every gradient, through
+ * time included, comes out of the tape. Nothing here writes a backward pass.
+ *
+ *     nn_params ps;
+ *     nn_params_init(&ps);
+ *     ag_rng rng;
+ *     ag_rng_seed(&rng, 1);
+ *     nn_seed_rnn rnn;
+ *     if (nn_seed_rnn_init(&rnn, &ps, "", 57, 128, 18, &rng) != NN_OK) ...;
+ *     nn_optim opt;
+ *     nn_sgd_init(&opt, &ps, 0.005, 0, 0);
+ *     // per name:  ag_tape_reset(tape); nn_params_zero_grad(&ps);
+ *     //            h = nn_seed_rnn_init_hidden(tape, &rnn, 1);
+ *     //            for each letter: out = nn_seed_rnn_step(tape, &rnn, x_t, h, &h);
+ *     //            ag_backward(tape, ag_nll_loss(tape, out, &target, AG_MEAN));
+ *     //            nn_optim_step(&opt);
+ *     nn_optim_free(&opt);
+ *     nn_params_free(&ps);
+ *
+ * Errors: functions that can fail return an nn_status and, where they take one, write
+ * a message naming the file, offset, tensor or argument into err[errlen]. Forward
+ * functions report through the tape, like every ag_ op.
+ */
+#ifndef NN_H
+#define NN_H
+
+#include <stddef.h>
+
+#include "ag.h"
+
+typedef enum {
+    NN_OK = 0,
+    NN_EARG,      /* a bad argument (size, name, ...) */
+    NN_ENOMEM,    /* the allocator returned NULL */
+    NN_EIO,       /* a file could not be opened, read, written or renamed */
+    NN_EFORMAT,   /* a file is not a valid checkpoint (magic, version, truncated, checksum) */
+    NN_EMISMATCH  /* a valid checkpoint that does not fit the model (names, shapes) */
+} nn_status;
+
+const char *nn_status_name(nn_status s);
+
+/* ---- parameter registry --------------------------------------------------------- */
+
+#define NN_MAX_PARAMS 32
+#define NN_MAX_NAME 64
+
+typedef struct {
+    ag_tensor *p[NN_MAX_PARAMS]; /* owned; p[i]->name is the full dotted name */
+    int n;
+} nn_params;
+
+void nn_params_init(nn_params *ps);
+
+/* A new zeroed parameter named `prefix` + `name`, owned by ps. NULL when ps is full,
+ * the name is too long or taken, the shape is invalid, or memory runs out. */
+ag_tensor *nn_params_new(nn_params *ps, const char *prefix, const char *name, int rank,
+                         const int *shape);
+
+/* The parameter with this full name, or NULL. */
+ag_tensor *nn_params_get(const nn_params *ps, const char *name);
+
+long nn_params_numel(const nn_params *ps);  /* total number of values */
+void nn_params_zero_grad(nn_params *ps);
+void nn_params_free(nn_params *ps);         /* frees every parameter; ps is empty after */
+
+/* Scales every gradient so that their joint L2 norm is at most max_norm (as
+ * torch.nn.utils.clip_grad_norm_). Returns the norm before clipping. */
+double nn_clip_grad_norm(nn_params *ps, double max_norm);
+
+/* ---- Linear -------------------------------------------------------------------------- */
+
+typedef struct {
+    ag_tensor *weight; /* (out, in) */
+    ag_tensor *bias;   /* (out), or NULL */
+    int in, out;
+} nn_linear;
+
+/* Registers `prefix`weight and `prefix`bias in ps, initialised as torch.nn.Linear does:
+ * uniform in +-1/sqrt(in). */
+nn_status nn_linear_init(nn_linear *m, nn_params *ps, const char *prefix, int in, int out,
+                         int bias, ag_rng *rng);
+
+/* x: (N, in) -> (N, out) */
+ag_tensor *nn_linear_forward(ag_tape *t, const nn_linear *m, ag_tensor *x);
+
+/* ---- the tutorial's RNN -----------------------------------------------------------------
+ * combined = cat(input, hidden) on dim 1; hidden' = i2h(combined);
+ * output = log_softmax(i2o(combined)), exactly as the PyTorch tutorial writes it. */
+
+typedef struct {
+    nn_linear i2h, i2o;
+    int input, hidden, output;
+} nn_seed_rnn;
+
+/* Parameters `prefix`i2h.weight, i2h.bias, i2o.weight, i2o.bias. */
+nn_status nn_seed_rnn_init(nn_seed_rnn *m, nn_params *ps, const char *prefix, int input,
+                           int hidden, int output, ag_rng *rng);
+
+/* zeros (N, hidden) */
+ag_tensor *nn_seed_rnn_init_hidden(ag_tape *t, const nn_seed_rnn *m, int N);
+
+/* One step. x: (N, input), h: (N, hidden) -> returns output (N, output) log-probs and
+ * sets *h_next to (N, hidden). With out_needed == 0 the output is not computed (it
+ * would be discarded) and NULL is returned with *h_next still set. */
+ag_tensor *nn_seed_rnn_step(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, ag_tensor *h,
+                            ag_tensor **h_next, int out_needed);
+
+/* A padded batch. x: (T, N, input); lengths: N values in 1..T, or NULL for all T.
+ * Sequence n's hidden state stops changing after its step lengths[n]-1, and its output
+ * is the one computed at that step. Returns (N, output) log-probs. */
+ag_tensor *nn_seed_rnn_forward(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, const int *lengths);
+
+/* ---- Elman RNN, GRU, LSTM (torch.nn layout, one layer) -------------------------------------
+ * Parameters `prefix`weight_ih_l0 (G*H, I), weight_hh_l0 (G*H, H), bias_ih_l0 (G*H),
+ * bias_hh_l0 (G*H), with G = 1 (Elman), 3 (GRU: r, z, n) or 4 (LSTM: i, f, g, o),
+ * initialised uniform in +-1/sqrt(H) as torch.nn does.
+ *   Elman: h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
+ *   GRU:   r = sigmoid(.), z = sigmoid(.), n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),
+ *          h' = (1 - z) * n + z * h
+ *   LSTM:  c' = f * c + i * g,  h' = o * tanh(c') */
+
+typedef enum { NN_ELMAN = 0, NN_GRU = 1, NN_LSTM = 2 } nn_rnn_kind;
+
+typedef struct {
+    nn_rnn_kind kind;
+    int input, hidden, gates;
+    ag_tensor *weight_ih, *weight_hh, *bias_ih, *bias_hh;
+} nn_rnn;
+
+nn_status nn_rnn_init(nn_rnn *m, nn_params *ps, nn_rnn_kind kind, const char *prefix, int input,
+                      int hidden, ag_rng *rng);
+
+/* x: (T, N, I); lengths: N values in 1..T or NULL (all T); h0: (N, H) or NULL (zeros;
+ * an LSTM's cell state always starts at zero). Returns (N, H): each sequence's hidden
+ * state after its own last step. If all != NULL, *all is set to (T, N, H), every
+ * step's state (a finished sequence repeats its last state). */
+ag_tensor *nn_rnn_forward(ag_tape *t, const nn_rnn *m, ag_tensor *x, const int *lengths,
+                          ag_tensor *h0, ag_tensor **all);
+
+const char *nn_rnn_kind_name(nn_rnn_kind k); /* "elman", "gru", "lstm" */
+
+/* Masks for padded batches: (N, 1) with 1 where step t is inside sequence n
+ * (t < lengths[n]) or, for nn_mask_last, where t is its last step. */
+ag_tensor *nn_mask_live(ag_tape *t, const int *lengths, int N, int step);
+ag_tensor *nn_mask_last(ag_tape *t, const int *lengths, int N, int step);
+
+/* mask * a + (1 - mask) * b with mask (N, 1) of 0/1: exact, a where 1 and b where 0. */
+ag_tensor *nn_where(ag_tape *t, ag_tensor *mask, ag_tensor *a, ag_tensor *b);
+
+/* ---- optimizers ------------------------------------------------------------------------ */
+
+typedef enum { NN_SGD = 0, NN_ADAM = 1 } nn_optim_kind;
+
+typedef struct {
+    nn_optim_kind kind;
+    double lr, momentum, weight_decay, beta1, beta2, eps;
+    long step;          /* steps taken */
+    nn_params *params;  /* not owned */
+    ag_float *state;    /* owned: SGD momentum buffer, or Adam m then v; per value */
+    long state_len;     /* values in state */
+} nn_optim;
+
+/* torch.optim.SGD (dampening 0, no Nesterov). State only when momentum != 0. */
+nn_status nn_sgd_init(nn_optim *o, nn_params *ps, double lr, double momentum, double weight_decay);
+
+/* torch.optim.Adam (L2 weight decay added to the gradient, no amsgrad). */
+nn_status nn_adam_init(nn_optim *o, nn_params *ps, double lr, double beta1, double beta2, double eps,
+                       double weight_decay);
+
+void nn_optim_step(nn_optim *o); /* one update from the parameters' current gradients */
+void nn_optim_free(nn_optim *o); /* NULL or a zeroed struct is fine */
+
+/* ---- checkpoints (format: docs/checkpoint.md) ------------------------------------------ */
+
+/* Writes magic, version, the caller's meta text (e.g. "model=gru\nhidden=128\n"), every
+ * parameter, the optimizer (if any) and a CRC-32, to path + ".tmp", then renames it over
+ * path: a failure at any point leaves an earlier file at path as it was. */
+nn_status nn_ckpt_save(const char *path, const char *meta, const nn_params *ps, const nn_optim *opt,
+                       char *err, size_t errlen);
+
+typedef struct nn_ckpt nn_ckpt; /* a checkpoint read into memory and verified */
+
+/* Reads and verifies the whole file (size, magic, version, checksum, every record's
+ * bounds) before anything else may use it. *out is NULL on failure. */
+nn_status nn_ckpt_open(const char *path, nn_ckpt **out, char *err, size_t errlen);
+void nn_ckpt_close(nn_ckpt *c); /* NULL ok */
+
+/* The meta text (NUL-terminated, owned by c). */
+const char *nn_ckpt_meta(const nn_ckpt *c);
+
+/* The value of `key=value` in the meta text, copied to buf; NULL when absent. */
+const char *nn_meta_get(const char *meta, const char *key, char *buf, size_t n);
+
+/* Copies the file's tensors into the model's parameters and, if opt != NULL, the
+ * optimizer's kind, settings, step and state. Every name and shape is checked first: on
+ * any mismatch nothing is changed and NN_EMISMATCH names the tensor and both shapes. */
+nn_status nn_ckpt_load(const nn_ckpt *c, nn_params *ps, nn_optim *opt, char *err, size_t errlen);
+
+/* ---- CRC-32 (zlib's polynomial) ---------------------------------------------------------- */
+
+uint32_t nn_crc32(uint32_t crc, const void *data, size_t n); /* start with crc = 0 */
+
+#endif /* NN_H */

@@ -1,0 +1,87 @@
+/* nn_linear.c -- Linear and the tutorial's RNN, which is two Linears over cat(x, h). */
+#include <math.h>
+
+#include "nn.h"
+
+nn_status nn_linear_init(nn_linear *m, nn_params *ps, const char *prefix, int in, int out, int bias,
+                         ag_rng *rng)
+{
+    char pre[NN_MAX_NAME];
+    if (in < 1 || out < 1) return NN_EARG;
+    snprintf(pre, sizeof pre, "%s", prefix ? prefix : "");
+    m->in = in;
+    m->out = out;
+    m->weight = nn_params_new(ps, pre, "weight", 2, (int[]){out, in});
+    m->bias = bias ? nn_params_new(ps, pre, "bias", 1, (int[]){out}) : NULL;
+    if (!m->weight || (bias && !m->bias)) return NN_ENOMEM;
+    double k = 1 / sqrt((double)in); /* torch.nn.Linear: U(-1/sqrt(in), 1/sqrt(in)) */
+    ag_fill_uniform(m->weight, rng, -k, k);
+    if (m->bias) ag_fill_uniform(m->bias, rng, -k, k);
+    return NN_OK;
+}
+
+ag_tensor *nn_linear_forward(ag_tape *t, const nn_linear *m, ag_tensor *x)
+{
+    return ag_linear(t, x, m->weight, m->bias);
+}
+
+/* ---- the tutorial's RNN ---- */
+
+nn_status nn_seed_rnn_init(nn_seed_rnn *m, nn_params *ps, const char *prefix, int input, int hidden,
+                           int output, ag_rng *rng)
+{
+    char pre[NN_MAX_NAME];
+    if (input < 1 || hidden < 1 || output < 1) return NN_EARG;
+    m->input = input;
+    m->hidden = hidden;
+    m->output = output;
+    snprintf(pre, sizeof pre, "%si2h.", prefix ? prefix : "");
+    nn_status s = nn_linear_init(&m->i2h, ps, pre, input + hidden, hidden, 1, rng);
+    if (s != NN_OK) return s;
+    snprintf(pre, sizeof pre, "%si2o.", prefix ? prefix : "");
+    return nn_linear_init(&m->i2o, ps, pre, input + hidden, output, 1, rng);
+}
+
+ag_tensor *nn_seed_rnn_init_hidden(ag_tape *t, const nn_seed_rnn *m, int N)
+{
+    return ag_zeros(t, 2, (int[]){N, m->hidden});
+}
+
+ag_tensor *nn_seed_rnn_step(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, ag_tensor *h, ag_tensor **h_next,
+                            int out_needed)
+{
+    ag_tensor *xs[2] = {x, h};
+    ag_tensor *combined = ag_cat(t, xs, 2, 1);              /* (N, I + H) */
+    *h_next = nn_linear_forward(t, &m->i2h, combined);       /* (N, H) */
+    if (!out_needed) return NULL;
+    return ag_log_softmax(t, nn_linear_forward(t, &m->i2o, combined), 1); /* (N, O) */
+}
+
+ag_tensor *nn_seed_rnn_forward(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, const int *lengths)
+{
+    if (!x) return ag_tape_fail(t, AG_EARG, "seed_rnn: input is NULL");
+    if (x->rank != 3 || x->shape[2] != m->input) {
+        char buf[64];
+        return ag_tape_fail(t, AG_ESHAPE, "seed_rnn: input is %s but must be (T, N, %d)",
+                            ag_shape_str(x, buf, sizeof buf), m->input);
+    }
+    int T = x->shape[0], N = x->shape[1];
+    for (int n = 0; lengths && n < N; n++)
+        if (lengths[n] < 1 || lengths[n] > T)
+            return ag_tape_fail(t, AG_EINDEX, "seed_rnn: length %d of sequence %d is outside 1..%d", lengths[n], n, T);
+    ag_tensor *h = nn_seed_rnn_init_hidden(t, m, N), *out = NULL;
+    for (int s = 0; s < T; s++) {
+        ag_tensor *h_new, *o;
+        if (!lengths) { /* every sequence ends at T - 1: only the last output matters */
+            o = nn_seed_rnn_step(t, m, ag_select(t, x, 0, s), h, &h_new, s == T - 1);
+            h = h_new;
+            if (o) out = o;
+            continue;
+        }
+        o = nn_seed_rnn_step(t, m, ag_select(t, x, 0, s), h, &h_new, 1);
+        ag_tensor *last = nn_mask_last(t, lengths, N, s);
+        out = out ? nn_where(t, last, o, out) : nn_where(t, last, o, ag_zeros(t, 2, (int[]){N, m->output}));
+        h = nn_where(t, nn_mask_live(t, lengths, N, s), h_new, h);
+    }
+    return out;
+}

@@ -1,0 +1,147 @@
+/* nn_rnn.c -- Elman RNN, GRU and LSTM in torch.nn's layout, over padded batches, and
+ * the masks that keep padding from changing any result. Built from ag_ ops only. */
+#include <math.h>
+#include <string.h>
+
+#include "nn.h"
+
+const char *nn_rnn_kind_name(nn_rnn_kind k)
+{
+    switch (k) {
+    case NN_ELMAN: return "elman";
+    case NN_GRU: return "gru";
+    case NN_LSTM: return "lstm";
+    }
+    return "?";
+}
+
+nn_status nn_rnn_init(nn_rnn *m, nn_params *ps, nn_rnn_kind kind, const char *prefix, int input, int hidden,
+                      ag_rng *rng)
+{
+    static const int gates[] = {1, 3, 4};
+    if (input < 1 || hidden < 1 || (int)kind < 0 || kind > NN_LSTM) return NN_EARG;
+    memset(m, 0, sizeof *m);
+    m->kind = kind;
+    m->input = input;
+    m->hidden = hidden;
+    m->gates = gates[kind];
+    int GH = m->gates * hidden;
+    m->weight_ih = nn_params_new(ps, prefix, "weight_ih_l0", 2, (int[]){GH, input});
+    m->weight_hh = nn_params_new(ps, prefix, "weight_hh_l0", 2, (int[]){GH, hidden});
+    m->bias_ih = nn_params_new(ps, prefix, "bias_ih_l0", 1, (int[]){GH});
+    m->bias_hh = nn_params_new(ps, prefix, "bias_hh_l0", 1, (int[]){GH});
+    if (!m->weight_ih || !m->weight_hh || !m->bias_ih || !m->bias_hh) return NN_ENOMEM;
+    double k = 1 / sqrt((double)hidden); /* torch.nn.RNN/GRU/LSTM: U(-1/sqrt(H), 1/sqrt(H)) */
+    ag_tensor *all[4] = {m->weight_ih, m->weight_hh, m->bias_ih, m->bias_hh};
+    for (int i = 0; i < 4; i++) ag_fill_uniform(all[i], rng, -k, k);
+    return NN_OK;
+}
+
+/* ---- masks ---- */
+
+static ag_tensor *mask(ag_tape *t, const int *lengths, int N, int step, int last)
+{
+    ag_tensor *m = ag_zeros(t, 2, (int[]){N, 1});
+    if (!m) return NULL;
+    for (int n = 0; n < N; n++) {
+        int len = lengths ? lengths[n] : step + 1;
+        m->data[n] = (ag_float)(last ? step == len - 1 : step < len);
+    }
+    return m;
+}
+
+ag_tensor *nn_mask_live(ag_tape *t, const int *lengths, int N, int step)
+{
+    return mask(t, lengths, N, step, 0);
+}
+
+ag_tensor *nn_mask_last(ag_tape *t, const int *lengths, int N, int step)
+{
+    return mask(t, lengths, N, step, 1);
+}
+
+ag_tensor *nn_where(ag_tape *t, ag_tensor *m, ag_tensor *a, ag_tensor *b)
+{
+    /* m * a + (1 - m) * b: with m exactly 0 or 1, each term is exactly a value or 0 */
+    ag_tensor *inv = m ? ag_sub(t, ag_ones(t, m->rank, m->shape), m) : NULL;
+    return ag_add(t, ag_mul(t, m, a), ag_mul(t, inv, b));
+}
+
+/* ---- one step of each cell ----
+ * gi: (N, G*H) = W_ih x_t + b_ih, precomputed for all steps; h, c: (N, H). */
+
+static ag_tensor *gate(ag_tape *t, ag_tensor *g, int k, int H)
+{
+    return ag_slice(t, g, 1, k * H, (k + 1) * H);
+}
+
+static ag_tensor *cell(ag_tape *t, const nn_rnn *m, ag_tensor *gi, ag_tensor *h, ag_tensor **c)
+{
+    int H = m->hidden;
+    ag_tensor *gh = ag_linear(t, h, m->weight_hh, m->bias_hh); /* (N, G*H) */
+    switch (m->kind) {
+    case NN_ELMAN:
+        return ag_tanh(t, ag_add(t, gi, gh));
+    case NN_GRU: {
+        ag_tensor *r = ag_sigmoid(t, ag_add(t, gate(t, gi, 0, H), gate(t, gh, 0, H)));
+        ag_tensor *z = ag_sigmoid(t, ag_add(t, gate(t, gi, 1, H), gate(t, gh, 1, H)));
+        ag_tensor *n = ag_tanh(t, ag_add(t, gate(t, gi, 2, H), ag_mul(t, r, gate(t, gh, 2, H))));
+        return ag_add(t, n, ag_mul(t, z, ag_sub(t, h, n))); /* (1 - z) n + z h */
+    }
+    case NN_LSTM: {
+        ag_tensor *g = ag_add(t, gi, gh);
+        ag_tensor *i = ag_sigmoid(t, gate(t, g, 0, H));
+        ag_tensor *f = ag_sigmoid(t, gate(t, g, 1, H));
+        ag_tensor *gg = ag_tanh(t, gate(t, g, 2, H));
+        ag_tensor *o = ag_sigmoid(t, gate(t, g, 3, H));
+        *c = ag_add(t, ag_mul(t, f, *c), ag_mul(t, i, gg));
+        return ag_mul(t, o, ag_tanh(t, *c));
+    }
+    }
+    return NULL;
+}
+
+ag_tensor *nn_rnn_forward(ag_tape *t, const nn_rnn *m, ag_tensor *x, const int *lengths, ag_tensor *h0,
+                          ag_tensor **all)
+{
+    const char *name = nn_rnn_kind_name(m->kind);
+    char buf[64], buf2[64];
+    if (all) *all = NULL;
+    if (!x) return ag_tape_fail(t, AG_EARG, "%s: input is NULL", name);
+    if (x->rank != 3 || x->shape[2] != m->input)
+        return ag_tape_fail(t, AG_ESHAPE, "%s: input is %s but must be (T, N, %d)", name,
+                            ag_shape_str(x, buf, sizeof buf), m->input);
+    int T = x->shape[0], N = x->shape[1], H = m->hidden;
+    if (h0 && (h0->rank != 2 || h0->shape[0] != N || h0->shape[1] != H))
+        return ag_tape_fail(t, AG_ESHAPE, "%s: h0 is %s but the input %s needs (%d, %d)", name,
+                            ag_shape_str(h0, buf, sizeof buf), ag_shape_str(x, buf2, sizeof buf2), N, H);
+    int padded = 0;
+    for (int n = 0; lengths && n < N; n++) {
+        if (lengths[n] < 1 || lengths[n] > T)
+            return ag_tape_fail(t, AG_EINDEX, "%s: length %d of sequence %d is outside 1..%d", name, lengths[n], n, T);
+        padded |= lengths[n] < T;
+    }
+    /* The input projection of every step at once: (T*N, I) -> (T, N, G*H). */
+    ag_tensor *flat = ag_reshape(t, x, 2, (int[]){T * N, m->input});
+    ag_tensor *gi_all = ag_reshape(t, ag_linear(t, flat, m->weight_ih, m->bias_ih), 3,
+                                   (int[]){T, N, m->gates * H});
+    ag_tensor *h = h0 ? h0 : ag_zeros(t, 2, (int[]){N, H});
+    ag_tensor *c = m->kind == NN_LSTM ? ag_zeros(t, 2, (int[]){N, H}) : NULL;
+    ag_tensor **steps = all ? ag_tape_alloc(t, (size_t)T * sizeof *steps) : NULL;
+    if (!gi_all || (all && !steps)) return NULL;
+    for (int s = 0; s < T; s++) {
+        ag_tensor *c_new = c;
+        ag_tensor *h_new = cell(t, m, ag_select(t, gi_all, 0, s), h, &c_new);
+        if (padded) { /* a finished sequence keeps its state */
+            ag_tensor *live = nn_mask_live(t, lengths, N, s);
+            h = nn_where(t, live, h_new, h);
+            if (c) c = nn_where(t, live, c_new, c);
+        } else {
+            h = h_new;
+            c = c_new;
+        }
+        if (steps) steps[s] = ag_reshape(t, h, 3, (int[]){1, N, H});
+    }
+    if (all) *all = ag_cat(t, steps, T, 0);
+    return h;
+}
