@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nn.h"
@@ -313,9 +314,11 @@ nn_status nn_ckpt_open(const char *path, nn_ckpt **out, char *err, size_t errlen
     snprintf(c->path, sizeof c->path, "%s", path);
     nn_status s = NN_OK;
     long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        s = fail(err, errlen, NN_EIO, "checkpoint %s: cannot read (not a regular file?)", path);
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        s = fail(err, errlen, NN_EIO, "checkpoint %s: not a regular file", path);
+    } else if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        s = fail(err, errlen, NN_EIO, "checkpoint %s: cannot read its size", path);
     } else if (size > MAX_FILE) {
         s = fail(err, errlen, NN_EFORMAT, "checkpoint %s: %ld bytes is too large for a checkpoint", path, size);
     } else if (!(c->bytes = ag_alloc((size_t)size + 1))) {

@@ -1,0 +1,270 @@
+/* test_nn.c -- the nn modules in float: registry, initialisation, optimizers against
+ * hand-worked numbers, clipping, and padding that never changes a result. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "nn.h"
+
+static void registry(void **state)
+{
+    (void)state;
+    nn_params ps;
+    nn_params_init(&ps);
+    ag_tensor *w = nn_params_new(&ps, "enc.", "weight", 2, (int[]){3, 2});
+    assert_non_null(w);
+    assert_string_equal(w->name, "enc.weight");
+    assert_null(nn_params_new(&ps, "enc.", "weight", 1, (int[]){2})); /* taken */
+    assert_null(nn_params_new(&ps, "", "bad", 2, (int[]){3, 0}));     /* bad shape */
+    char longname[100];
+    memset(longname, 'a', 99);
+    longname[99] = 0;
+    assert_null(nn_params_new(&ps, "", longname, 1, (int[]){1}));      /* name too long */
+    assert_ptr_equal(nn_params_get(&ps, "enc.weight"), w);
+    assert_null(nn_params_get(&ps, "enc.bias"));
+    for (int i = 1; i < NN_MAX_PARAMS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "p%d", i);
+        assert_non_null(nn_params_new(&ps, "", name, 1, (int[]){2}));
+    }
+    assert_null(nn_params_new(&ps, "", "one_too_many", 1, (int[]){1}));
+    assert_int_equal(nn_params_numel(&ps), 6 + 2 * (NN_MAX_PARAMS - 1));
+    w->grad[0] = 3;
+    nn_params_zero_grad(&ps);
+    assert_true(w->grad[0] == 0);
+    nn_params_free(&ps);
+    assert_int_equal(ps.n, 0);
+}
+
+/* torch.nn.Linear: weight and bias uniform in +-1/sqrt(in). With in = 100 the bound is
+ * 0.1; 2000 draws should come within 1% of both ends of the range. */
+static void linear_init(void **state)
+{
+    (void)state;
+    nn_params ps;
+    nn_params_init(&ps);
+    ag_rng r;
+    ag_rng_seed(&r, 1);
+    nn_linear l;
+    assert_int_equal(nn_linear_init(&l, &ps, "fc.", 100, 20, 1, &r), NN_OK);
+    assert_string_equal(l.weight->name, "fc.weight");
+    assert_string_equal(l.bias->name, "fc.bias");
+    assert_int_equal(l.weight->shape[0], 20);
+    assert_int_equal(l.weight->shape[1], 100);
+    float lo = 1, hi = -1;
+    for (int i = 0; i < l.weight->size; i++) {
+        lo = fminf(lo, l.weight->data[i]);
+        hi = fmaxf(hi, l.weight->data[i]);
+    }
+    assert_true(lo >= -0.1f && lo < -0.099f);
+    assert_true(hi <= 0.1f && hi > 0.099f);
+    for (int i = 0; i < 20; i++) assert_true(fabsf(l.bias->data[i]) <= 0.1f);
+    assert_int_equal(nn_linear_init(&l, &ps, "x.", 0, 3, 1, &r), NN_EARG);
+    nn_params_free(&ps);
+}
+
+/* Hand-worked optimizer steps on one value p = 1 with gradient 0.5 each step. All
+ * numbers are rounded once or twice to float, so 1e-6 is a safe tolerance. */
+static void sgd_momentum_weight_decay(void **state)
+{
+    (void)state;
+    nn_params ps;
+    nn_params_init(&ps);
+    ag_tensor *p = nn_params_new(&ps, "", "p", 1, (int[]){1});
+    p->data[0] = 1;
+    nn_optim o;
+    assert_int_equal(nn_sgd_init(&o, &ps, 0.1, 0.9, 0.1), NN_OK);
+    /* step 1: d = 0.5 + 0.1*1 = 0.6, buf = 0.6, p = 1 - 0.06 = 0.94 */
+    p->grad[0] = 0.5f;
+    nn_optim_step(&o);
+    assert_true(fabs(p->data[0] - 0.94) < 1e-6);
+    /* step 2: d = 0.5 + 0.094 = 0.594, buf = 0.54 + 0.594 = 1.134, p = 0.94 - 0.1134 */
+    nn_optim_step(&o);
+    assert_true(fabs(p->data[0] - 0.8266) < 1e-6);
+    nn_optim_free(&o);
+    /* plain SGD keeps no state */
+    assert_int_equal(nn_sgd_init(&o, &ps, 0.5, 0, 0), NN_OK);
+    assert_int_equal(o.state_len, 0);
+    nn_optim_step(&o);
+    assert_true(fabs(p->data[0] - (0.8266 - 0.25)) < 1e-6);
+    nn_optim_free(&o);
+    assert_int_equal(nn_sgd_init(&o, &ps, 0, 0, 0), NN_EARG);
+    nn_params_free(&ps);
+}
+
+static void adam(void **state)
+{
+    (void)state;
+    nn_params ps;
+    nn_params_init(&ps);
+    ag_tensor *p = nn_params_new(&ps, "", "p", 1, (int[]){1});
+    p->data[0] = 1;
+    nn_optim o;
+    assert_int_equal(nn_adam_init(&o, &ps, 0.1, 0.9, 0.999, 1e-8, 0), NN_OK);
+    /* step 1: m = 0.05, v = 0.00025; m^ = 0.5, v^ = 0.25: p -= 0.1 * 0.5 / 0.5 */
+    p->grad[0] = 0.5f;
+    nn_optim_step(&o);
+    assert_true(fabs(p->data[0] - 0.9) < 1e-6);
+    /* step 2: m = 0.095, v = 0.00049975; m^ = 0.5, v^ = 0.25 again: p -= 0.1 */
+    nn_optim_step(&o);
+    assert_true(fabs(p->data[0] - 0.8) < 1e-6);
+    assert_int_equal(o.step, 2);
+    nn_optim_free(&o);
+    assert_int_equal(nn_adam_init(&o, &ps, 0.1, 1.0, 0.999, 1e-8, 0), NN_EARG);
+    nn_params_free(&ps);
+}
+
+static void clip(void **state)
+{
+    (void)state;
+    nn_params ps;
+    nn_params_init(&ps);
+    ag_tensor *a = nn_params_new(&ps, "", "a", 1, (int[]){1}), *b = nn_params_new(&ps, "", "b", 1, (int[]){1});
+    a->grad[0] = 3;
+    b->grad[0] = 4;
+    assert_true(fabs(nn_clip_grad_norm(&ps, 10) - 5) < 1e-12); /* under the bound: untouched */
+    assert_true(a->grad[0] == 3 && b->grad[0] == 4);
+    assert_true(fabs(nn_clip_grad_norm(&ps, 1) - 5) < 1e-12);
+    /* scaled by 1 / (5 + 1e-6): (0.6, 0.8) to float rounding */
+    assert_true(fabs(a->grad[0] - 0.6) < 1e-6 && fabs(b->grad[0] - 0.8) < 1e-6);
+    nn_params_free(&ps);
+}
+
+/* nn_where must be exact: mask 1 gives a, mask 0 gives b, bit for bit. */
+static void where_is_exact(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *m = ag_from_array(t, 2, (int[]){2, 1}, (ag_float[]){1, 0});
+    ag_tensor *a = ag_from_array(t, 2, (int[]){2, 2}, (ag_float[]){0.1f, 1e-30f, 3.3f, 7});
+    ag_tensor *b = ag_from_array(t, 2, (int[]){2, 2}, (ag_float[]){5, 6, -1e20f, 0.7f});
+    ag_tensor *w = nn_where(t, m, a, b);
+    assert_true(w->data[0] == a->data[0] && w->data[1] == a->data[1]);
+    assert_true(w->data[2] == b->data[2] && w->data[3] == b->data[3]);
+    ag_tape_free(t);
+}
+
+/* ---- padding equivalence ----
+ * Three sequences of lengths 5, 2, 4 run as one padded batch (T = 5) give the same
+ * outputs as each run alone, and the batch's parameter gradients (of the summed
+ * outputs) equal the sum of the single runs' gradients. Forward values take the same
+ * arithmetic path per row and must match exactly; gradients are sums of the same
+ * terms in another order, so they get float rounding slack: 1e-5 absolute on
+ * gradients of size < 10 (about 100 float ulps). */
+
+enum { PT = 5, PN = 3, PI = 6, PH = 7, PO = 4 };
+static const int PLEN[PN] = {5, 2, 4};
+
+typedef struct {
+    int kind; /* 0 seed rnn, 1.. nn_rnn kind + 1 */
+    nn_params ps;
+    nn_seed_rnn seed;
+    nn_rnn rnn;
+} pmodel;
+
+static ag_tensor *pforward(ag_tape *t, pmodel *m, ag_tensor *x, const int *lengths)
+{
+    if (m->kind == 0) return nn_seed_rnn_forward(t, &m->seed, x, lengths);
+    return nn_rnn_forward(t, &m->rnn, x, lengths, NULL, NULL);
+}
+
+static void padding_case(int kind)
+{
+    pmodel m;
+    memset(&m, 0, sizeof m);
+    m.kind = kind;
+    nn_params_init(&m.ps);
+    ag_rng r;
+    ag_rng_seed(&r, 5);
+    if (kind == 0) assert_int_equal(nn_seed_rnn_init(&m.seed, &m.ps, "", PI, PH, PO, &r), NN_OK);
+    else assert_int_equal(nn_rnn_init(&m.rnn, &m.ps, (nn_rnn_kind)(kind - 1), "", PI, PH, &r), NN_OK);
+    /* the data: x[t][n] for t < PLEN[n], zero padding after */
+    ag_float x[PT][PN][PI] = {{{0}}};
+    for (int t = 0; t < PT; t++)
+        for (int n = 0; n < PN; n++)
+            for (int i = 0; i < PI && t < PLEN[n]; i++) x[t][n][i] = (ag_float)(ag_rng_uniform(&r) * 2 - 1);
+    long numel = nn_params_numel(&m.ps);
+    float single_grad[2000];
+    assert_true(numel <= 2000);
+    memset(single_grad, 0, sizeof single_grad);
+    ag_tape *t = ag_tape_new();
+    ag_float single_out[PN][PH];
+    int width = 0;
+    for (int n = 0; n < PN; n++) {
+        ag_tape_reset(t);
+        nn_params_zero_grad(&m.ps);
+        ag_tensor *xn = ag_zeros(t, 3, (int[]){PLEN[n], 1, PI});
+        for (int s = 0; s < PLEN[n]; s++) memcpy(xn->data + s * PI, x[s][n], sizeof x[s][n]);
+        ag_tensor *out = pforward(t, &m, xn, NULL); /* (1, W) */
+        assert_non_null(out);
+        width = out->shape[1];
+        memcpy(single_out[n], out->data, (size_t)width * sizeof(ag_float));
+        assert_int_equal(ag_backward(t, ag_sum(t, out)), AG_OK);
+        for (int p = 0, k = 0; p < m.ps.n; p++)
+            for (int i = 0; i < m.ps.p[p]->size; i++) single_grad[k++] += m.ps.p[p]->grad[i];
+    }
+    ag_tape_reset(t);
+    nn_params_zero_grad(&m.ps);
+    ag_tensor *xb = ag_from_array(t, 3, (int[]){PT, PN, PI}, &x[0][0][0]);
+    ag_tensor *out = pforward(t, &m, xb, PLEN);
+    assert_non_null(out);
+    for (int n = 0; n < PN; n++)
+        for (int j = 0; j < width; j++) assert_true(out->data[n * width + j] == single_out[n][j]);
+    assert_int_equal(ag_backward(t, ag_sum(t, out)), AG_OK);
+    double worst = 0;
+    for (int p = 0, k = 0; p < m.ps.n; p++)
+        for (int i = 0; i < m.ps.p[p]->size; i++, k++) worst = fmax(worst, fabs(m.ps.p[p]->grad[i] - single_grad[k]));
+    printf("  kind %d: outputs identical, worst gradient difference %.3g\n", kind, worst);
+    assert_true(worst <= 1e-5);
+    ag_tape_free(t);
+    nn_params_free(&m.ps);
+}
+
+static void padding_never_changes_a_result(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 4; kind++) padding_case(kind);
+}
+
+static void rnn_shape_errors(void **state)
+{
+    (void)state;
+    nn_params ps;
+    nn_params_init(&ps);
+    ag_rng r;
+    ag_rng_seed(&r, 1);
+    nn_rnn g;
+    assert_int_equal(nn_rnn_init(&g, &ps, NN_GRU, "gru.", 3, 4, &r), NN_OK);
+    assert_string_equal(g.weight_ih->name, "gru.weight_ih_l0");
+    assert_int_equal(g.weight_ih->shape[0], 12);
+    ag_tape *t = ag_tape_new();
+    assert_null(nn_rnn_forward(t, &g, ag_zeros(t, 3, (int[]){2, 1, 5}), NULL, NULL, NULL));
+    assert_non_null(strstr(ag_tape_error(t), "gru: input is (2, 1, 5) but must be (T, N, 3)"));
+    ag_tape_reset(t);
+    assert_null(nn_rnn_forward(t, &g, ag_zeros(t, 3, (int[]){2, 2, 3}), (int[]){1, 3}, NULL, NULL));
+    assert_non_null(strstr(ag_tape_error(t), "gru: length 3 of sequence 1 is outside 1..2"));
+    ag_tape_reset(t);
+    assert_null(nn_rnn_forward(t, &g, ag_zeros(t, 3, (int[]){2, 2, 3}), NULL, ag_zeros(t, 2, (int[]){2, 5}), NULL));
+    assert_non_null(strstr(ag_tape_error(t), "gru: h0 is (2, 5) but the input (2, 2, 3) needs (2, 4)"));
+    ag_tape_free(t);
+    nn_params_free(&ps);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(registry),
+        cmocka_unit_test(linear_init),
+        cmocka_unit_test(sgd_momentum_weight_decay),
+        cmocka_unit_test(adam),
+        cmocka_unit_test(clip),
+        cmocka_unit_test(where_is_exact),
+        cmocka_unit_test(padding_never_changes_a_result),
+        cmocka_unit_test(rnn_shape_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

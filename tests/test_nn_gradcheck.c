@@ -1,0 +1,112 @@
+/* test_nn_gradcheck.c -- every nn module's gradients against finite differences,
+ * through at least 5 time steps, for N = 1 and for N = 3 with different lengths.
+ * Built against autograd_f64 (double) only: see test_gradcheck.c for why. EPS 1e-6
+ * and TOL 1e-6 are justified there; the modules are compositions of the same ops
+ * with outputs of size <= 100, so the same noise bound (< 1e-7) holds. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "nn.h"
+
+#define EPS 1e-6
+#define TOL 1e-6
+
+enum { T = 6, I = 4, H = 5, O = 3 };
+
+typedef struct {
+    nn_params ps;
+    ag_tensor *x; /* (T, N, I), a parameter so its gradient is checked too */
+    int N;
+    const int *lengths;
+    int which; /* 0 linear, 1 seed rnn, 2+ nn_rnn kinds */
+    nn_linear lin;
+    nn_seed_rnn seed;
+    nn_rnn rnn;
+    int want_all;
+} fx;
+
+static ag_tensor *run(ag_tape *t, void *ud)
+{
+    fx *f = ud;
+    if (f->which == 0) return nn_linear_forward(t, &f->lin, ag_reshape(t, f->x, 2, (int[]){T * f->N, I}));
+    if (f->which == 1) return nn_seed_rnn_forward(t, &f->seed, f->x, f->lengths);
+    ag_tensor *all = NULL;
+    ag_tensor *h = nn_rnn_forward(t, &f->rnn, f->x, f->lengths, NULL, f->want_all ? &all : NULL);
+    /* checking `all` covers every step's state; `h` each sequence's last one */
+    return f->want_all ? all : h;
+}
+
+static void check(int which, nn_rnn_kind kind, int N, const int *lengths, int want_all, const char *what)
+{
+    fx f;
+    memset(&f, 0, sizeof f);
+    f.which = which;
+    f.N = N;
+    f.lengths = lengths;
+    f.want_all = want_all;
+    ag_rng rng;
+    ag_rng_seed(&rng, 99);
+    nn_params_init(&f.ps);
+    f.x = nn_params_new(&f.ps, "", "x", 3, (int[]){T, N, I});
+    assert_non_null(f.x);
+    ag_fill_uniform(f.x, &rng, -1, 1);
+    nn_status s = NN_OK;
+    if (which == 0) s = nn_linear_init(&f.lin, &f.ps, "lin.", I, O, 1, &rng);
+    if (which == 1) s = nn_seed_rnn_init(&f.seed, &f.ps, "", I, H, O, &rng);
+    if (which == 2) s = nn_rnn_init(&f.rnn, &f.ps, kind, "rnn.", I, H, &rng);
+    assert_int_equal(s, NN_OK);
+    /* larger weights than the default init, so the nonlinearities are exercised */
+    for (int i = 1; i < f.ps.n; i++) ag_fill_uniform(f.ps.p[i], &rng, -0.8, 0.8);
+    ag_tape *t = ag_tape_new();
+    ag_gradcheck_result r;
+    assert_int_equal(ag_gradcheck(t, run, &f, f.ps.p, f.ps.n, EPS, &r), AG_OK);
+    printf("  %-36s", what);
+    ag_gradcheck_print(stdout, &r, f.ps.p);
+    assert_true(r.max_rel_err <= TOL);
+    ag_tape_free(t);
+    nn_params_free(&f.ps);
+}
+
+static const int LENGTHS[3] = {6, 2, 4}; /* N = 3, different lengths, T = 6 */
+
+static void linear(void **state)
+{
+    (void)state;
+    check(0, 0, 1, NULL, 0, "linear");
+}
+
+static void seed_rnn(void **state)
+{
+    (void)state;
+    check(1, 0, 1, NULL, 0, "seed rnn, N=1, 6 steps");
+    check(1, 0, 3, LENGTHS, 0, "seed rnn, N=3, lengths 6 2 4");
+}
+
+static void recurrent(void **state)
+{
+    (void)state;
+    static const char *names[] = {"elman", "gru", "lstm"};
+    for (int k = 0; k < 3; k++) {
+        char what[64];
+        snprintf(what, sizeof what, "%s, N=1, 6 steps", names[k]);
+        check(2, (nn_rnn_kind)k, 1, NULL, 0, what);
+        snprintf(what, sizeof what, "%s, N=3, lengths 6 2 4", names[k]);
+        check(2, (nn_rnn_kind)k, 3, LENGTHS, 0, what);
+        snprintf(what, sizeof what, "%s, N=3, every step's state", names[k]);
+        check(2, (nn_rnn_kind)k, 3, LENGTHS, 1, what);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(linear),
+        cmocka_unit_test(seed_rnn),
+        cmocka_unit_test(recurrent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
