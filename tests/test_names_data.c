@@ -1,0 +1,297 @@
+/* test_names_data.c -- rnn_names' data: ASCII folding, the CRC-32 split, and each kind
+ * of bad data file; and the classifiers' padding equivalence. The full data set is
+ * checked when its directory is given as argv[1] (CTest passes ../shared/data/names
+ * when it exists). */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "names_model.h"
+
+static const char *full_data; /* argv[1], or NULL */
+static char dir[64];
+
+static void fold_table(void **state)
+{
+    (void)state;
+    static const struct { const char *in, *out; } cases[] = {
+        {"Ślusàrski", "Slusarski"},   /* the issue's examples */
+        {"Groß", "Gro"},
+        {"Marszałek", "Marszaek"},    /* ł does not decompose: dropped */
+        {"Au-Yong", "AuYong"},        /* '-' is not one of the 57 */
+        {"Lu:", "Lu"},
+        {"Maxa/B", "MaxaB"},
+        {"Rafaj1", "Rafaj"},
+        {"O'Neal", "O'Neal"},          /* ' . , ; and space are kept */
+        {"St. John, Jr; x", "St. John, Jr; x"},
+        {"Émile", "Emile"},            /* Latin-1 capitals */
+        {"Müller Bäcker Höfler", "Muller Backer Hofler"},
+        {"Núñez Ibáñez", "Nunez Ibanez"},
+        {"Çelik François", "Celik Francois"},
+        {"Søren Æsir Þór Œuvre", "Sren sir or uvre"}, /* no canonical decomposition */
+        {"Żółć Dąbrowski Wałęsa", "Zoc Dabrowski Waesa"},
+        {"Dvořák Šťastný Ďurovič", "Dvorak Stastny Durovic"},
+        {"Nguyễn Đặng Phạm", "Nguyen ang Pham"}, /* Vietnamese (Latin Extended Additional); Đ stays out */
+        {"e\xcc\x81", "e"},             /* e + COMBINING ACUTE (already decomposed) */
+        {"To The First\xc2\xa0 Page", "To The First Page"}, /* NO-BREAK SPACE dropped */
+        {"\xe2\x84\xaa\xe2\x84\xab", "KA"}, /* KELVIN SIGN, ANGSTROM SIGN */
+        {"Ǎǐ ȘȚ", "Ai ST"},           /* Latin Extended-B */
+        {"日本", ""},                   /* nothing left */
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[NAMES_MAX_LEN + 1];
+        size_t bad;
+        int n = names_fold(cases[i].in, strlen(cases[i].in), out, sizeof out, &bad);
+        if (strcmp(out, cases[i].out)) fprintf(stderr, "fold(%s) = '%s', want '%s'\n", cases[i].in, out, cases[i].out);
+        assert_string_equal(out, cases[i].out);
+        assert_int_equal(n, (int)strlen(cases[i].out));
+    }
+}
+
+static void fold_rejects_bad_utf8(void **state)
+{
+    (void)state;
+    static const struct { const char *in; size_t at; } cases[] = {
+        {"ab\xff", 2},              /* never valid */
+        {"a\xc3", 1},               /* truncated sequence */
+        {"\x80x", 0},               /* stray continuation */
+        {"xy\xc0\xaf", 2},          /* overlong '/' */
+        {"\xed\xa0\x80", 0},        /* a UTF-16 surrogate */
+        {"ok\xf4\x90\x80\x80", 2},  /* above U+10FFFF */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[8];
+        size_t bad = 99;
+        assert_int_equal(names_fold(cases[i].in, strlen(cases[i].in), out, sizeof out, &bad), -1);
+        assert_int_equal(bad, cases[i].at);
+    }
+    char small[4]; /* a long name reports its full length and is cut safely */
+    assert_int_equal(names_fold("abcdefgh", 8, small, sizeof small, NULL), 8);
+    assert_string_equal(small, "abc");
+}
+
+/* zlib's crc32 of well-known strings, and the split rule. */
+static void split_by_crc(void **state)
+{
+    (void)state;
+    assert_int_equal(nn_crc32(0, "123456789", 9), 0xCBF43926u); /* the CRC-32 check value */
+    assert_int_equal(nn_crc32(0, "", 0), 0);
+    /* names_is_test is crc % 10 == 0; check against the definition on many strings */
+    int tests = 0;
+    for (int i = 0; i < 1000; i++) {
+        char s[16];
+        int n = snprintf(s, sizeof s, "name%d", i);
+        assert_int_equal(names_is_test(s, (size_t)n), nn_crc32(0, s, (size_t)n) % 10 == 0);
+        tests += names_is_test(s, (size_t)n);
+    }
+    assert_true(tests > 60 && tests < 140); /* about a tenth: binomial(1000, 0.1) has sd 9.5 */
+}
+
+/* ---- data directories built on the fly ---- */
+
+static void write_file(const char *name, const char *text, size_t n)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, n, f), n);
+    fclose(f);
+}
+
+static void fresh_dir(void)
+{
+    char cmd[128];
+    if (dir[0]) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+    }
+    strcpy(dir, "/tmp/test_names_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+}
+
+/* Loads dir, returns the result; warnings are captured to `warn_text`. */
+static int load(names_data *d, char *err, size_t errlen, char *warn_text, size_t wn)
+{
+    FILE *w = tmpfile();
+    int rc = names_load_dir(d, dir, w, err, errlen);
+    rewind(w);
+    size_t n = fread(warn_text, 1, wn - 1, w);
+    warn_text[n] = 0;
+    fclose(w);
+    return rc;
+}
+
+static void good_and_bad_lines(void **state)
+{
+    (void)state;
+    fresh_dir();
+    const char a[] = "Abbas\n  Haddad  \n\n\xc3\x28oops\nSaliba\r\n"
+                     "Khoury\n   \nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n\xe6\x97\xa5\n";
+    write_file("Arabic.txt", a, sizeof a - 1);
+    write_file("Greek.txt", "Pappas\nAntonopoulos\nDimitriou", 28); /* no final newline */
+    write_file("notes.md", "ignored", 7);
+    names_data d;
+    char err[512], warn[4096];
+    assert_int_equal(load(&d, err, sizeof err, warn, sizeof warn), 0);
+    printf("%s", warn);
+    assert_int_equal(d.n_classes, 2);
+    assert_string_equal(d.classes[0], "Arabic");
+    assert_string_equal(d.classes[1], "Greek");
+    assert_int_equal(d.n_train + d.n_test, 7); /* 4 Arabic + 3 Greek */
+    assert_int_equal(d.warnings, 5);
+    assert_non_null(strstr(warn, "Arabic.txt:3: blank line skipped"));
+    assert_non_null(strstr(warn, "Arabic.txt:4: invalid UTF-8 at byte 1 of the line (0xc3), skipped"));
+    assert_non_null(strstr(warn, "Arabic.txt:7: blank line skipped"));
+    assert_non_null(strstr(warn, "Arabic.txt:8: line is 286 bytes long (at most 256), skipped"));
+    assert_non_null(strstr(warn, "Arabic.txt:9: no letter left after folding to ASCII, skipped"));
+    int found = 0; /* "  Haddad  " was trimmed and "Saliba\r" lost its CR */
+    for (int i = 0; i < d.n_train; i++) found += !strcmp(d.train[i].text, "Haddad") || !strcmp(d.train[i].text, "Saliba");
+    for (int i = 0; i < d.n_test; i++) found += !strcmp(d.test[i].text, "Haddad") || !strcmp(d.test[i].text, "Saliba");
+    assert_int_equal(found, 2);
+    names_free(&d);
+}
+
+static void refused_directories(void **state)
+{
+    (void)state;
+    names_data d;
+    char err[512], warn[4096];
+    fresh_dir();
+    assert_int_equal(load(&d, err, sizeof err, warn, sizeof warn), -1); /* empty */
+    assert_non_null(strstr(err, "no <Language>.txt files"));
+    write_file("Only.txt", "Name\n", 5);
+    assert_int_equal(load(&d, err, sizeof err, warn, sizeof warn), -1);
+    assert_non_null(strstr(err, "only one language (Only.txt)"));
+    write_file("Binary.txt", "Abc\n\0\x01\x02\n", 8);
+    assert_int_equal(load(&d, err, sizeof err, warn, sizeof warn), -1);
+    assert_non_null(strstr(err, "Binary.txt: binary file (NUL byte at offset 4), refusing"));
+    fresh_dir();
+    write_file("Good.txt", "Abbott\nZed\n", 11);
+    write_file("Empty.txt", "", 0);
+    assert_int_equal(load(&d, err, sizeof err, warn, sizeof warn), -1);
+    assert_non_null(strstr(err, "Empty.txt: no usable name in the file"));
+    fresh_dir();
+    write_file("Good.txt", "Abbott\nZed\n", 11);
+    write_file("Bad.txt", "\xff\xfe\n\n", 4); /* nothing usable */
+    assert_int_equal(load(&d, err, sizeof err, warn, sizeof warn), -1);
+    assert_non_null(strstr(err, "Bad.txt: no usable name in the file"));
+    assert_non_null(strstr(warn, "Bad.txt:1: invalid UTF-8"));
+    fresh_dir();
+    write_file("Good.txt", "Abbott\nZed\n", 11);
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/Unreadable.txt", dir); /* a directory where a file should be */
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(load(&d, err, sizeof err, warn, sizeof warn), -1);
+    assert_non_null(strstr(err, "Unreadable.txt: read error"));
+    assert_int_equal(names_load_dir(&d, "/nonexistent/names", NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/names: cannot open data directory: No such file or directory"));
+    /* many bad lines: a few warnings are shown, then a count */
+    fresh_dir();
+    write_file("Good.txt", "Abbott\nZed\n", 11);
+    write_file("Noisy.txt", "Ok\n\n\n\n\n\n\n\n\n\nAlso\n", 14);
+    assert_int_equal(load(&d, err, sizeof err, warn, sizeof warn), 0);
+    assert_non_null(strstr(warn, "Noisy.txt: 4 more lines skipped"));
+    names_free(&d);
+}
+
+static void builtin_sample(void **state)
+{
+    (void)state;
+    names_data d;
+    char err[256];
+    assert_int_equal(names_load_sample(&d, NULL, err, sizeof err), 0);
+    assert_int_equal(d.n_classes, 18);
+    assert_string_equal(d.classes[0], "Arabic");
+    assert_string_equal(d.classes[17], "Vietnamese");
+    assert_int_equal(d.warnings, 0);
+    for (int c = 0; c < 18; c++) {
+        int n = d.class_start[c + 1] - d.class_start[c] + d.n_test_class[c];
+        assert_true(n >= 24 && n <= 40); /* "a few dozen per language" */
+    }
+    names_free(&d);
+}
+
+/* On the tutorial's data set: the split the issue states (2,113 test names). */
+static void full_data_split(void **state)
+{
+    (void)state;
+    if (!full_data) {
+        printf("  skipped: no data directory given\n");
+        skip();
+    }
+    names_data d;
+    char err[512];
+    assert_int_equal(names_load_dir(&d, full_data, stderr, err, sizeof err), 0);
+    assert_int_equal(d.n_classes, 18);
+    assert_int_equal(d.n_train + d.n_test, 20074);
+    assert_int_equal(d.n_test, 2113);
+    names_free(&d);
+}
+
+/* The classifier on a padded batch gives each name's result as if run alone. */
+static void classifier_padding(void **state)
+{
+    (void)state;
+    names_data d;
+    char err[256];
+    assert_int_equal(names_load_sample(&d, NULL, err, sizeof err), 0);
+    const names_item *items[5] = {&d.train[0], &d.train[40], &d.train[100], &d.train[250], &d.train[400]};
+    for (int kind = 0; kind < 4; kind++) {
+        ag_rng r;
+        ag_rng_seed(&r, 3);
+        names_model m;
+        assert_int_equal(names_model_init(&m, (names_kind)kind, 16, d.n_classes, d.classes, &r), 0);
+        ag_tape *t = ag_tape_new();
+        ag_tensor *batch = names_model_forward(t, &m, items, 5);
+        assert_non_null(batch);
+        for (int i = 0; i < 5; i++) {
+            ag_tape *t1 = ag_tape_new();
+            ag_tensor *one = names_model_forward(t1, &m, &items[i], 1);
+            for (int c = 0; c < d.n_classes; c++) assert_true(one->data[c] == batch->data[i * d.n_classes + c]);
+            ag_tape_free(t1);
+        }
+        ag_tape_free(t);
+        names_model_free(&m);
+    }
+    names_free(&d);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    if (dir[0]) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        return system(cmd) == 0 ? 0 : -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && access(argv[1], R_OK) == 0) full_data = argv[1];
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fold_table),
+        cmocka_unit_test(fold_rejects_bad_utf8),
+        cmocka_unit_test(split_by_crc),
+        cmocka_unit_test(good_and_bad_lines),
+        cmocka_unit_test(refused_directories),
+        cmocka_unit_test(builtin_sample),
+        cmocka_unit_test(full_data_split),
+        cmocka_unit_test(classifier_padding),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}
