@@ -18,18 +18,29 @@ const char *nn_rnn_kind_name(nn_rnn_kind k)
 nn_status nn_rnn_init(nn_rnn *m, nn_params *ps, nn_rnn_kind kind, const char *prefix, int input, int hidden,
                       ag_rng *rng)
 {
+    return nn_rnn_init_layer(m, ps, kind, prefix, 0, input, hidden, rng);
+}
+
+nn_status nn_rnn_init_layer(nn_rnn *m, nn_params *ps, nn_rnn_kind kind, const char *prefix, int layer, int input,
+                            int hidden, ag_rng *rng)
+{
     static const int gates[] = {1, 3, 4};
-    if (input < 1 || hidden < 1 || (int)kind < 0 || kind > NN_LSTM) return NN_EARG;
+    char name[4][32];
+    if (input < 1 || hidden < 1 || (int)kind < 0 || kind > NN_LSTM || layer < 0 || layer > 99) return NN_EARG;
+    snprintf(name[0], sizeof name[0], "weight_ih_l%d", layer);
+    snprintf(name[1], sizeof name[1], "weight_hh_l%d", layer);
+    snprintf(name[2], sizeof name[2], "bias_ih_l%d", layer);
+    snprintf(name[3], sizeof name[3], "bias_hh_l%d", layer);
     memset(m, 0, sizeof *m);
     m->kind = kind;
     m->input = input;
     m->hidden = hidden;
     m->gates = gates[kind];
     int GH = m->gates * hidden;
-    m->weight_ih = nn_params_new(ps, prefix, "weight_ih_l0", 2, (int[]){GH, input});
-    m->weight_hh = nn_params_new(ps, prefix, "weight_hh_l0", 2, (int[]){GH, hidden});
-    m->bias_ih = nn_params_new(ps, prefix, "bias_ih_l0", 1, (int[]){GH});
-    m->bias_hh = nn_params_new(ps, prefix, "bias_hh_l0", 1, (int[]){GH});
+    m->weight_ih = nn_params_new(ps, prefix, name[0], 2, (int[]){GH, input});
+    m->weight_hh = nn_params_new(ps, prefix, name[1], 2, (int[]){GH, hidden});
+    m->bias_ih = nn_params_new(ps, prefix, name[2], 1, (int[]){GH});
+    m->bias_hh = nn_params_new(ps, prefix, name[3], 1, (int[]){GH});
     if (!m->weight_ih || !m->weight_hh || !m->bias_ih || !m->bias_hh) return NN_ENOMEM;
     double k = 1 / sqrt((double)hidden); /* torch.nn.RNN/GRU/LSTM: U(-1/sqrt(H), 1/sqrt(H)) */
     ag_tensor *all[4] = {m->weight_ih, m->weight_hh, m->bias_ih, m->bias_hh};
@@ -65,6 +76,18 @@ ag_tensor *nn_where(ag_tape *t, ag_tensor *m, ag_tensor *a, ag_tensor *b)
     /* m * a + (1 - m) * b: with m exactly 0 or 1, each term is exactly a value or 0 */
     ag_tensor *inv = m ? ag_sub(t, ag_ones(t, m->rank, m->shape), m) : NULL;
     return ag_add(t, ag_mul(t, m, a), ag_mul(t, inv, b));
+}
+
+ag_tensor *nn_dropout(ag_tape *t, ag_tensor *x, double p, ag_rng *rng)
+{
+    if (!x) return NULL;
+    if (!(p >= 0 && p < 1)) return ag_tape_fail(t, AG_EARG, "dropout: p = %g is outside [0, 1)", p);
+    if (p == 0) return x;
+    ag_tensor *mask = ag_zeros(t, x->rank, x->shape);
+    if (!mask) return NULL;
+    ag_float keep = (ag_float)(1 / (1 - p));
+    for (int i = 0; i < mask->size; i++) mask->data[i] = ag_rng_uniform(rng) < p ? 0 : keep;
+    return ag_mul(t, x, mask);
 }
 
 /* ---- one step of each cell ----

@@ -27,6 +27,8 @@ typedef struct {
     nn_seed_rnn seed;
     nn_rnn rnn;
     int want_all;
+    nn_rnn second; /* which == 3: a second layer over the first's every-step output */
+    double dropout;
 } fx;
 
 static ag_tensor *run(ag_tape *t, void *ud)
@@ -35,6 +37,12 @@ static ag_tensor *run(ag_tape *t, void *ud)
     if (f->which == 0) return nn_linear_forward(t, &f->lin, ag_reshape(t, f->x, 2, (int[]){T * f->N, I}));
     if (f->which == 1) return nn_seed_rnn_forward(t, &f->seed, f->x, f->lengths);
     ag_tensor *all = NULL;
+    if (f->which == 3) { /* two layers with dropout between; the mask is redrawn the same every call */
+        ag_rng r;
+        ag_rng_seed(&r, 7);
+        nn_rnn_forward(t, &f->rnn, f->x, f->lengths, NULL, &all);
+        return nn_rnn_forward(t, &f->second, nn_dropout(t, all, f->dropout, &r), f->lengths, NULL, NULL);
+    }
     ag_tensor *h = nn_rnn_forward(t, &f->rnn, f->x, f->lengths, NULL, f->want_all ? &all : NULL);
     /* checking `all` covers every step's state; `h` each sequence's last one */
     return f->want_all ? all : h;
@@ -57,7 +65,13 @@ static void check(int which, nn_rnn_kind kind, int N, const int *lengths, int wa
     nn_status s = NN_OK;
     if (which == 0) s = nn_linear_init(&f.lin, &f.ps, "lin.", I, O, 1, &rng);
     if (which == 1) s = nn_seed_rnn_init(&f.seed, &f.ps, "", I, H, O, &rng);
-    if (which == 2) s = nn_rnn_init(&f.rnn, &f.ps, kind, "rnn.", I, H, &rng);
+    if (which >= 2) s = nn_rnn_init(&f.rnn, &f.ps, kind, "rnn.", I, H, &rng);
+    if (which == 3) {
+        assert_int_equal(s, NN_OK);
+        s = nn_rnn_init_layer(&f.second, &f.ps, kind, "rnn.", 1, H, H, &rng);
+        assert_string_equal(f.second.weight_hh->name, "rnn.weight_hh_l1");
+        f.dropout = 0.4;
+    }
     assert_int_equal(s, NN_OK);
     /* larger weights than the default init, so the nonlinearities are exercised */
     for (int i = 1; i < f.ps.n; i++) ag_fill_uniform(f.ps.p[i], &rng, -0.8, 0.8);
@@ -101,12 +115,20 @@ static void recurrent(void **state)
     }
 }
 
+static void stacked_with_dropout(void **state)
+{
+    (void)state;
+    check(3, NN_GRU, 3, LENGTHS, 0, "2-layer gru, dropout 0.4, N=3");
+    check(3, NN_LSTM, 1, NULL, 0, "2-layer lstm, dropout 0.4, N=1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(linear),
         cmocka_unit_test(seed_rnn),
         cmocka_unit_test(recurrent),
+        cmocka_unit_test(stacked_with_dropout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,6 +37,9 @@ static const char *usage_train =
     "  --data DIR         directory of <Language>.txt files (default: the built-in sample)\n"
     "  --model KIND       seed (the tutorial's RNN), elman, gru or lstm (default seed)\n"
     "  --hidden N         hidden size (default 128)\n"
+    "  --layers L         stacked recurrent layers, 1 to 4 (elman, gru, lstm; default 1)\n"
+    "  --dropout P        dropout between layers and before the classifier while training\n"
+    "                     (elman, gru, lstm; default 0)\n"
     "  --optim NAME       sgd or adam (default sgd)\n"
     "  --lr X             learning rate (default 0.005)\n"
     "  --momentum X       SGD momentum (default 0)\n"
@@ -46,6 +49,7 @@ static const char *usage_train =
     "  --epochs E         instead of --iters: E shuffled passes over every training name\n"
     "  --batch B          names per step (default 1, the tutorial's regime)\n"
     "  --clip C           clip the gradient norm to C (default: no clipping)\n"
+    "  --schedule S       learning rate: constant, or cosine (from --lr down to 0) (default constant)\n"
     "  --seed S           random seed (default 1)\n"
     "  --save FILE        checkpoint to write (default rnn_names.ckpt); beside it go\n"
     "                     BASE.loss.csv, BASE.loss.svg and BASE.confusion.svg\n"
@@ -73,9 +77,9 @@ static const char *usage_predict =
 
 typedef struct {
     const char *data, *load, *save;
-    const char *model, *optim;
-    long hidden, iters, epochs, batch;
-    double lr, momentum, weight_decay, clip;
+    const char *model, *optim, *schedule;
+    long hidden, layers, iters, epochs, batch;
+    double lr, momentum, weight_decay, clip, dropout;
     unsigned long long seed;
     int quiet, have_iters;
 } options;
@@ -149,7 +153,10 @@ static int parse(const char *cmd, int argc, char **argv, int first, options *o, 
         else if (!strcmp(a, "--save")) o->save = v;
         else if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--optim")) o->optim = v;
+        else if (!strcmp(a, "--schedule")) o->schedule = v;
         else if (!strcmp(a, "--hidden")) rc = parse_long(cmd, a, v, 1, 4096, &o->hidden);
+        else if (!strcmp(a, "--layers")) rc = parse_long(cmd, a, v, 1, 4, &o->layers);
+        else if (!strcmp(a, "--dropout")) rc = parse_double(cmd, a, v, 0, 0.95, &o->dropout);
         else if (!strcmp(a, "--iters")) rc = parse_long(cmd, a, v, 1, 2000000000L, &o->iters), o->have_iters = 1;
         else if (!strcmp(a, "--epochs")) rc = parse_long(cmd, a, v, 1, 100000, &o->epochs);
         else if (!strcmp(a, "--batch")) rc = parse_long(cmd, a, v, 1, 65536, &o->batch);
@@ -229,14 +236,18 @@ static int write_csv(const char *path, const names_train_result *r, char *err, s
 
 static int cmd_train(int argc, char **argv)
 {
-    options o = {.model = "seed", .optim = "sgd", .hidden = 128, .iters = 100000, .batch = 1, .lr = 0.005,
+    options o = {.model = "seed", .optim = "sgd", .schedule = "constant", .hidden = 128, .layers = 1, .iters = 100000, .batch = 1, .lr = 0.005,
                  .seed = 1, .save = "rnn_names.ckpt"};
     int rc = parse("train", argc, argv, 2, &o, NULL, NULL, usage_train,
-                   " data model hidden optim lr momentum weight-decay iters epochs batch clip seed save quiet ");
+                   " data model hidden layers dropout optim lr momentum weight-decay iters epochs batch clip schedule seed save quiet ");
     if (rc) return rc == 1 ? 0 : rc;
     names_kind kind;
     if (names_kind_parse(o.model, &kind) != 0) return bad("train", "--model must be seed, elman, gru or lstm, got '%s'%s", o.model, "");
     if (strcmp(o.optim, "sgd") && strcmp(o.optim, "adam")) return bad("train", "--optim must be sgd or adam, got '%s'%s", o.optim, "");
+    if (kind == NAMES_SEED && (o.layers != 1 || o.dropout > 0))
+        return bad("train", "--layers and --dropout are for elman, gru and lstm, not %s%s", o.model, "");
+    if (strcmp(o.schedule, "constant") && strcmp(o.schedule, "cosine"))
+        return bad("train", "--schedule must be constant or cosine, got '%s'%s", o.schedule, "");
     if (o.epochs && o.have_iters) return bad("train", "give --iters or --epochs, not both%s%s", "", "");
     if (!o.data && !o.have_iters) o.iters = 20000;
 
@@ -249,7 +260,7 @@ static int cmd_train(int argc, char **argv)
     ag_rng rng;
     ag_rng_seed(&rng, o.seed);
     names_model m;
-    if (names_model_init(&m, kind, (int)o.hidden, d.n_classes, d.classes, &rng) != 0) {
+    if (names_model_init(&m, kind, (int)o.hidden, (int)o.layers, d.n_classes, d.classes, &rng) != 0) {
         fprintf(stderr, PROG " train: out of memory building the model\n");
         names_free(&d);
         return 1;
@@ -259,20 +270,23 @@ static int cmd_train(int argc, char **argv)
     names_train_opts to = {.optim = !strcmp(o.optim, "adam"), .lr = o.lr, .momentum = o.momentum,
                            .weight_decay = o.weight_decay, .clip = o.clip, .iters = o.epochs ? 0 : o.iters,
                            .epochs = (int)o.epochs, .batch = (int)o.batch, .seed = o.seed,
+                           .cosine = !strcmp(o.schedule, "cosine"), .dropout = o.dropout,
                            .progress = o.quiet ? NULL : stderr};
-    names_train_result tr;
+    names_train_result tr = {0};
     names_eval ev = {0};
+    nn_optim opt = {0};
     rc = 1;
-    if (names_train(&m, &d, &to, &tr, err, sizeof err) != 0) {
+    if (names_optim_init(&opt, &m, &to, err, sizeof err) != 0 || names_train(&m, &opt, &d, &to, &tr, err, sizeof err) != 0) {
         fprintf(stderr, PROG " train: %s\n", err);
         goto out;
     }
     char meta[4096], base[4096], path[4200];
     names_model_meta(&m, meta, sizeof meta);
     size_t k = strlen(meta);
-    snprintf(meta + k, sizeof meta - k, "data=%s\noptim=%s\nlr=%g\nbatch=%ld\nnames_seen=%ld\nseed=%llu\n",
-             o.data ? o.data : "", o.optim, o.lr, o.batch, tr.names_seen, o.seed);
-    if (nn_ckpt_save(o.save, meta, &m.ps, NULL, err, sizeof err) != NN_OK) {
+    snprintf(meta + k, sizeof meta - k,
+             "data=%s\noptim=%s\nlr=%g\nschedule=%s\ndropout=%g\nbatch=%ld\nnames_seen=%ld\nseed=%llu\n",
+             o.data ? o.data : "", o.optim, o.lr, o.schedule, o.dropout, o.batch, tr.names_seen, o.seed);
+    if (nn_ckpt_save(o.save, meta, &m.ps, &opt, err, sizeof err) != NN_OK) {
         fprintf(stderr, PROG " train: %s\n", err);
         goto out;
     }
@@ -293,7 +307,8 @@ static int cmd_train(int argc, char **argv)
     snprintf(title, sizeof title, "Confusion on the test split: accuracy %.3f, macro %.3f", ev.accuracy, ev.macro);
     if (names_plot_confusion(path, ev.confusion, ev.C, m.classes, title, err, sizeof err) != 0) goto out_err;
 
-    printf("model=%s hidden=%ld optim=%s lr=%g batch=%ld seed=%llu\n", o.model, o.hidden, o.optim, o.lr, o.batch, o.seed);
+    printf("model=%s hidden=%ld layers=%ld dropout=%g optim=%s lr=%g schedule=%s batch=%ld seed=%llu\n", o.model,
+           o.hidden, o.layers, o.dropout, o.optim, o.lr, o.schedule, o.batch, o.seed);
     printf("train_names=%ld\ntrain_seconds=%.3f\ntrain_names_per_s=%.0f\nmean_train_loss=%.4f\n", tr.names_seen,
            tr.seconds, tr.names_per_s, tr.mean_loss);
     print_eval(&ev, &m, 0);
@@ -305,7 +320,8 @@ out_err:
     fprintf(stderr, PROG " train: %s\n", err);
 out:
     names_eval_free(&ev);
-    if (rc == 0 || tr.curve_x) names_train_result_free(&tr);
+    names_train_result_free(&tr);
+    nn_optim_free(&opt);
     names_model_free(&m);
     names_free(&d);
     return rc;

@@ -21,13 +21,16 @@ int names_kind_parse(const char *s, names_kind *k)
     return -1;
 }
 
-int names_model_init(names_model *m, names_kind kind, int hidden, int n_classes,
+int names_model_init(names_model *m, names_kind kind, int hidden, int layers, int n_classes,
                      const char (*classes)[NAMES_MAX_CLASS_NAME], ag_rng *rng)
 {
     memset(m, 0, sizeof *m);
-    if (hidden < 1 || hidden > 4096 || n_classes < 2 || n_classes > NAMES_MAX_CLASSES) return -1;
+    if (hidden < 1 || hidden > 4096 || n_classes < 2 || n_classes > NAMES_MAX_CLASSES || layers < 1 ||
+        layers > NAMES_MAX_LAYERS || (kind == NAMES_SEED && layers != 1))
+        return -1;
     m->kind = kind;
     m->hidden = hidden;
+    m->layers = layers;
     m->n_classes = n_classes;
     memcpy(m->classes, classes, (size_t)n_classes * sizeof *classes);
     nn_params_init(&m->ps);
@@ -36,7 +39,9 @@ int names_model_init(names_model *m, names_kind kind, int hidden, int n_classes,
         s = nn_seed_rnn_init(&m->seed, &m->ps, "", NAMES_N_LETTERS, hidden, n_classes, rng);
     } else {
         static const nn_rnn_kind map[] = {NN_ELMAN, NN_ELMAN, NN_GRU, NN_LSTM};
-        s = nn_rnn_init(&m->rnn, &m->ps, map[kind], "rnn.", NAMES_N_LETTERS, hidden, rng);
+        s = NN_OK;
+        for (int l = 0; l < layers && s == NN_OK; l++)
+            s = nn_rnn_init_layer(&m->rnn[l], &m->ps, map[kind], "rnn.", l, l ? hidden : NAMES_N_LETTERS, hidden, rng);
         if (s == NN_OK) s = nn_linear_init(&m->head, &m->ps, "head.", hidden, n_classes, 1, rng);
     }
     if (s != NN_OK) {
@@ -68,14 +73,21 @@ ag_tensor *names_model_forward(ag_tape *t, names_model *m, const names_item *con
     }
     ag_tensor *x = ag_reshape(t, ag_one_hot(t, idx, T * N, NAMES_N_LETTERS), 3, (int[]){T, N, NAMES_N_LETTERS});
     if (m->kind == NAMES_SEED) return nn_seed_rnn_forward(t, &m->seed, x, padded ? lengths : NULL);
-    ag_tensor *h = nn_rnn_forward(t, &m->rnn, x, padded ? lengths : NULL, NULL, NULL);
+    ag_tensor *h = NULL;
+    for (int l = 0; l < m->layers; l++) { /* each layer reads the one below at every step */
+        ag_tensor *all = NULL;
+        h = nn_rnn_forward(t, &m->rnn[l], x, padded ? lengths : NULL, NULL, l + 1 < m->layers ? &all : NULL);
+        if (all && m->drop_rng) all = nn_dropout(t, all, m->dropout, m->drop_rng);
+        x = all;
+    }
+    if (m->drop_rng) h = nn_dropout(t, h, m->dropout, m->drop_rng);
     return ag_log_softmax(t, nn_linear_forward(t, &m->head, h), 1);
 }
 
 void names_model_meta(const names_model *m, char *buf, size_t n)
 {
-    size_t k = (size_t)snprintf(buf, n, "model=%s\nhidden=%d\nletters=%s\nclasses=", names_kind_name(m->kind),
-                                m->hidden, NAMES_LETTERS);
+    size_t k = (size_t)snprintf(buf, n, "model=%s\nhidden=%d\nlayers=%d\nletters=%s\nclasses=",
+                                names_kind_name(m->kind), m->hidden, m->layers, NAMES_LETTERS);
     for (int c = 0; c < m->n_classes && k < n; c++)
         k += (size_t)snprintf(buf + k, n - k, "%s%s", c ? "," : "", m->classes[c]);
     if (k < n) snprintf(buf + k, n - k, "\n");
@@ -83,7 +95,7 @@ void names_model_meta(const names_model *m, char *buf, size_t n)
 
 int names_model_from_meta(names_model *m, const char *meta, char *err, size_t errlen)
 {
-    char kind_s[32], hidden_s[32], letters[128], classes_s[NAMES_MAX_CLASSES * NAMES_MAX_CLASS_NAME];
+    char kind_s[32], hidden_s[32], layers_s[32], letters[128], classes_s[NAMES_MAX_CLASSES * NAMES_MAX_CLASS_NAME];
     names_kind kind;
     if (!nn_meta_get(meta, "model", kind_s, sizeof kind_s) || names_kind_parse(kind_s, &kind) != 0 ||
         !nn_meta_get(meta, "hidden", hidden_s, sizeof hidden_s) ||
@@ -107,12 +119,15 @@ int names_model_from_meta(names_model *m, const char *meta, char *err, size_t er
         memcpy(classes[n], s, len);
         classes[n++][len] = 0;
     }
-    char *end;
+    char *end, *end2;
     long hidden = strtol(hidden_s, &end, 10);
+    if (!nn_meta_get(meta, "layers", layers_s, sizeof layers_s)) strcpy(layers_s, "1");
+    long layers = strtol(layers_s, &end2, 10);
     ag_rng rng;
     ag_rng_seed(&rng, 0);
-    if (*end || names_model_init(m, kind, (int)hidden, n, classes, &rng) != 0) {
-        snprintf(err, errlen, "cannot build a %s model with hidden=%s and %d classes", kind_s, hidden_s, n);
+    if (*end || *end2 || names_model_init(m, kind, (int)hidden, (int)layers, n, classes, &rng) != 0) {
+        snprintf(err, errlen, "cannot build a %s model with hidden=%s, layers=%s and %d classes", kind_s, hidden_s,
+                 layers_s, n);
         return -1;
     }
     return 0;

@@ -10,21 +10,26 @@
 
 typedef enum { NAMES_SEED, NAMES_ELMAN, NAMES_GRU, NAMES_LSTM } names_kind;
 
+#define NAMES_MAX_LAYERS 4
+
 typedef struct {
     names_kind kind;
-    int hidden, n_classes;
+    int hidden, layers, n_classes;
     char classes[NAMES_MAX_CLASSES][NAMES_MAX_CLASS_NAME];
     nn_params ps;    /* owns every parameter */
     nn_seed_rnn seed;
-    nn_rnn rnn;
+    nn_rnn rnn[NAMES_MAX_LAYERS]; /* elman, gru, lstm: a stack of `layers` */
     nn_linear head;
+    double dropout;   /* training only: dropout between layers and before the head */
+    ag_rng *drop_rng; /* NULL: no dropout (evaluation) */
 } names_model;
 
 const char *names_kind_name(names_kind k);
 int names_kind_parse(const char *s, names_kind *k); /* 0 ok, -1 unknown */
 
-/* Builds a freshly initialised model. 0 on success, -1 (out of memory or bad size). */
-int names_model_init(names_model *m, names_kind kind, int hidden, int n_classes,
+/* Builds a freshly initialised model (layers > 1 only for elman, gru, lstm). 0 on
+ * success, -1 (out of memory or bad size). */
+int names_model_init(names_model *m, names_kind kind, int hidden, int layers, int n_classes,
                      const char (*classes)[NAMES_MAX_CLASS_NAME], ag_rng *rng);
 void names_model_free(names_model *m);
 

@@ -25,29 +25,39 @@ static void progress(FILE *f, int tty, long seen, long total, double t0, double 
     fflush(f);
 }
 
-int names_train(names_model *m, const names_data *d, const names_train_opts *o, names_train_result *r, char *err,
-                size_t errlen)
+int names_optim_init(nn_optim *opt, names_model *m, const names_train_opts *o, char *err, size_t errlen)
+{
+    nn_status s = o->optim ? nn_adam_init(opt, &m->ps, o->lr, 0.9, 0.999, 1e-8, o->weight_decay)
+                           : nn_sgd_init(opt, &m->ps, o->lr, o->momentum, o->weight_decay);
+    if (s == NN_OK) return 0;
+    nn_optim_free(opt);
+    snprintf(err, errlen, "%s", s == NN_EARG ? "bad optimizer settings" : "out of memory for the optimizer state");
+    return -1;
+}
+
+int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_train_opts *o,
+                names_train_result *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     long total = o->epochs > 0 ? (long)o->epochs * d->n_train : o->iters;
     int B = o->batch;
     ag_tape *tape = ag_tape_new();
-    nn_optim opt;
-    nn_status os = o->optim ? nn_adam_init(&opt, &m->ps, o->lr, 0.9, 0.999, 1e-8, o->weight_decay)
-                            : nn_sgd_init(&opt, &m->ps, o->lr, o->momentum, o->weight_decay);
     const names_item **batch = malloc((size_t)B * sizeof *batch);
     int *targets = malloc((size_t)B * sizeof *targets);
     int *order = malloc((size_t)d->n_train * sizeof *order);
     r->curve_x = malloc(CURVE_POINTS * 2 * sizeof *r->curve_x);
     r->curve_y = malloc(CURVE_POINTS * 2 * sizeof *r->curve_y);
     int rc = 0;
-    if (!tape || os != NN_OK || !batch || !targets || !order || !r->curve_x || !r->curve_y) {
-        snprintf(err, errlen, os == NN_EARG ? "bad optimizer settings (learning rate must be > 0)" : "out of memory");
+    if (!tape || !batch || !targets || !order || !r->curve_x || !r->curve_y) {
+        snprintf(err, errlen, "out of memory");
         rc = -1;
         goto done;
     }
-    ag_rng rng;
+    ag_rng rng, drop_rng;
     ag_rng_seed(&rng, o->seed ^ 0x5eed);
+    ag_rng_seed(&drop_rng, o->seed ^ 0xd209);
+    m->dropout = o->dropout;
+    m->drop_rng = o->dropout > 0 ? &drop_rng : NULL;
     for (int i = 0; i < d->n_train; i++) order[i] = i;
     long every = total / CURVE_POINTS > 0 ? total / CURVE_POINTS : 1, stretch_n = 0, pos = d->n_train;
     double stretch_loss = 0, loss_sum = 0, t0 = now(), last_print = t0, recent = 0;
@@ -90,7 +100,8 @@ int names_train(names_model *m, const names_data *d, const names_train_opts *o, 
             goto done;
         }
         if (o->clip > 0) nn_clip_grad_norm(&m->ps, o->clip);
-        nn_optim_step(&opt);
+        if (o->cosine) opt->lr = o->lr * 0.5 * (1 + cos(3.14159265358979 * (double)r->names_seen / (double)total));
+        nn_optim_step(opt);
         r->names_seen += n;
         loss_sum += l * n;
         stretch_loss += l * n;
@@ -117,7 +128,7 @@ int names_train(names_model *m, const names_data *d, const names_train_opts *o, 
     r->mean_loss = r->names_seen ? loss_sum / r->names_seen : 0;
     if (o->progress) progress(o->progress, tty, r->names_seen, total, t0, recent, 1);
 done:
-    nn_optim_free(&opt);
+    m->drop_rng = NULL; /* evaluation from here on */
     ag_tape_free(tape);
     free(batch);
     free(targets);

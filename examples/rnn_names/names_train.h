@@ -13,6 +13,8 @@ typedef struct {
     long iters;              /* names to see, drawn as the tutorial does; 0 when epochs is used */
     int epochs;              /* passes over the shuffled training set; 0 when iters is used */
     int batch;
+    int cosine;              /* 1: learning rate follows a cosine from lr down to 0 */
+    double dropout;          /* dropout probability (elman, gru, lstm), 0 for none */
     uint64_t seed;
     FILE *progress;          /* progress lines (stderr), or NULL */
 } names_train_opts;
@@ -24,9 +26,13 @@ typedef struct {
     double *curve_x, *curve_y; /* owned; free with names_train_result_free */
 } names_train_result;
 
-/* Trains m on d->train. 0, or -1 with err set (the tape's error, or a NaN loss). */
-int names_train(names_model *m, const names_data *d, const names_train_opts *o, names_train_result *r, char *err,
-                size_t errlen);
+/* The optimizer o asks for, over m's parameters. 0, or -1 with err set. */
+int names_optim_init(nn_optim *opt, names_model *m, const names_train_opts *o, char *err, size_t errlen);
+
+/* Trains m on d->train with opt (from names_optim_init; its state is kept, so it can be
+ * saved with the model). 0, or -1 with err set (the tape's error, or a NaN loss). */
+int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_train_opts *o,
+                names_train_result *r, char *err, size_t errlen);
 void names_train_result_free(names_train_result *r);
 
 typedef struct {

@@ -137,6 +137,11 @@ typedef struct {
 nn_status nn_rnn_init(nn_rnn *m, nn_params *ps, nn_rnn_kind kind, const char *prefix, int input,
                       int hidden, ag_rng *rng);
 
+/* The same for layer k of a stack (names end in _l<k>, as torch.nn's num_layers > 1):
+ * feed layer k-1's every-step output (`all` of nn_rnn_forward) to layer k. */
+nn_status nn_rnn_init_layer(nn_rnn *m, nn_params *ps, nn_rnn_kind kind, const char *prefix, int layer,
+                            int input, int hidden, ag_rng *rng);
+
 /* x: (T, N, I); lengths: N values in 1..T or NULL (all T); h0: (N, H) or NULL (zeros;
  * an LSTM's cell state always starts at zero). Returns (N, H): each sequence's hidden
  * state after its own last step. If all != NULL, *all is set to (T, N, H), every
@@ -153,6 +158,12 @@ ag_tensor *nn_mask_last(ag_tape *t, const int *lengths, int N, int step);
 
 /* mask * a + (1 - mask) * b with mask (N, 1) of 0/1: exact, a where 1 and b where 0. */
 ag_tensor *nn_where(ag_tape *t, ag_tensor *mask, ag_tensor *a, ag_tensor *b);
+
+/* Inverted dropout for training: each element of x is zeroed with probability p and the
+ * rest are scaled by 1 / (1 - p), from rng. The mask is a constant, so the gradient
+ * flows through the kept elements only. p == 0 returns x itself; p outside [0, 1) is
+ * an error on the tape. */
+ag_tensor *nn_dropout(ag_tape *t, ag_tensor *x, double p, ag_rng *rng);
 
 /* ---- optimizers ------------------------------------------------------------------------ */
 
