@@ -39,11 +39,18 @@ typedef struct ag_node {
     ag_tensor **in;
     int n_in;
     int i0, i1, i2, i3; /* op-specific */
+    int group;          /* ag_tape_group in force when it was recorded; 0 = none */
     ag_float f;         /* op-specific */
     void *saved;        /* op-specific arena data (nll targets) */
 } ag_node;
 
 /* ---- the tape (ag_tape.c) ---- */
+
+/* The most recent node (the tape is a list linked through ->prev), and the label of
+ * group g (1-based; NULL for 0 or out of range). For ag_dot.c. */
+ag_node *ag__last(const ag_tape *t);
+const char *ag__group_label(const ag_tape *t, int g);
+int ag__groups(const ag_tape *t);
 
 /* Arena bytes, 64-byte aligned, released by reset; NULL (and AG_ENOMEM set) on failure. */
 void *ag__arena(ag_tape *t, size_t n);

@@ -26,10 +26,17 @@ typedef struct chunk {
 
 enum { CHUNK_MIN = 1 << 20, ALIGN = 64 };
 
+typedef struct group {
+    struct group *prev;
+    char *label;
+} group;
+
 struct ag_tape {
     chunk *first, *cur;
     ag_node *last; /* most recent node; nodes link backwards */
     int n_nodes;
+    group *groups;   /* most recent first, in the arena */
+    int n_groups, cur_group;
     int grad_enabled;
     ag_status status;
     char err[512];
@@ -60,6 +67,8 @@ void ag_tape_reset(ag_tape *t)
     t->cur = t->first;
     t->last = NULL;
     t->n_nodes = 0;
+    t->groups = NULL;
+    t->n_groups = t->cur_group = 0;
     t->status = AG_OK;
     t->err[0] = 0;
 }
@@ -90,6 +99,7 @@ const char *ag_status_name(ag_status s)
     case AG_EINDEX: return "index out of range";
     case AG_ENOMEM: return "out of memory";
     case AG_ESTATE: return "bad state";
+    case AG_EIO: return "write failed";
     }
     return "unknown status";
 }
@@ -103,6 +113,41 @@ void *ag_tape_fail(ag_tape *t, ag_status s, const char *fmt, ...)
     vsnprintf(t->err, sizeof t->err, fmt, ap);
     va_end(ap);
     return NULL;
+}
+
+void ag_tape_group(ag_tape *t, const char *label)
+{
+    if (!label) {
+        t->cur_group = 0;
+        return;
+    }
+    size_t n = strlen(label) + 1;
+    group *g = ag__arena(t, sizeof *g);
+    char *copy = g ? ag__arena(t, n) : NULL;
+    if (!copy) return; /* the tape now holds AG_ENOMEM */
+    memcpy(copy, label, n);
+    g->label = copy;
+    g->prev = t->groups;
+    t->groups = g;
+    t->cur_group = ++t->n_groups;
+}
+
+ag_node *ag__last(const ag_tape *t)
+{
+    return t->last;
+}
+
+int ag__groups(const ag_tape *t)
+{
+    return t->n_groups;
+}
+
+const char *ag__group_label(const ag_tape *t, int g)
+{
+    if (g < 1 || g > t->n_groups) return NULL;
+    group *k = t->groups;
+    for (int i = t->n_groups; i > g; i--) k = k->prev;
+    return k->label;
 }
 
 int ag_tape_nodes(const ag_tape *t)
@@ -208,6 +253,7 @@ ag_node *ag__record(ag_tape *t, ag_op op, ag_tensor *out, ag_tensor *const *in, 
     n->in = ins;
     n->n_in = n_in;
     n->prev = t->last;
+    n->group = t->cur_group;
     t->last = n;
     t->n_nodes++;
     out->requires_grad = 1;

@@ -72,6 +72,9 @@ ag_tensor *nn_seed_rnn_forward(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, c
     ag_tensor *h = nn_seed_rnn_init_hidden(t, m, N), *out = NULL;
     for (int s = 0; s < T; s++) {
         ag_tensor *h_new, *o;
+        char label[32];
+        snprintf(label, sizeof label, "step %d", s);
+        ag_tape_group(t, label); /* graph dumps draw each step as a cluster */
         if (!lengths) { /* every sequence ends at T - 1: only the last output matters */
             o = nn_seed_rnn_step(t, m, ag_select(t, x, 0, s), h, &h_new, s == T - 1);
             h = h_new;
@@ -83,5 +86,6 @@ ag_tensor *nn_seed_rnn_forward(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, c
         out = out ? nn_where(t, last, o, out) : nn_where(t, last, o, ag_zeros(t, 2, (int[]){N, m->output}));
         h = nn_where(t, nn_mask_live(t, lengths, N, s), h_new, h);
     }
+    ag_tape_group(t, NULL);
     return out;
 }

@@ -153,6 +153,9 @@ ag_tensor *nn_rnn_forward(ag_tape *t, const nn_rnn *m, ag_tensor *x, const int *
     ag_tensor **steps = all ? ag_tape_alloc(t, (size_t)T * sizeof *steps) : NULL;
     if (!gi_all || (all && !steps)) return NULL;
     for (int s = 0; s < T; s++) {
+        char label[32];
+        snprintf(label, sizeof label, "%s step %d", name, s);
+        ag_tape_group(t, label); /* graph dumps draw each step as a cluster */
         ag_tensor *c_new = c;
         ag_tensor *h_new = cell(t, m, ag_select(t, gi_all, 0, s), h, &c_new);
         if (padded) { /* a finished sequence keeps its state */
@@ -165,6 +168,7 @@ ag_tensor *nn_rnn_forward(ag_tape *t, const nn_rnn *m, ag_tensor *x, const int *
         }
         if (steps) steps[s] = ag_reshape(t, h, 3, (int[]){1, N, H});
     }
+    ag_tape_group(t, NULL);
     if (all) *all = ag_cat(t, steps, T, 0);
     return h;
 }

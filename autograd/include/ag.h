@@ -64,7 +64,8 @@ typedef enum {
     AG_EARG,   /* a bad argument: NULL, dim out of range, bad rank, ... */
     AG_EINDEX, /* an index (target, class, position) out of range */
     AG_ENOMEM, /* the allocator returned NULL */
-    AG_ESTATE  /* the call does not fit the tape's state (e.g. backward of a non-scalar) */
+    AG_ESTATE, /* the call does not fit the tape's state (e.g. backward of a non-scalar) */
+    AG_EIO     /* writing output failed */
 } ag_status;
 
 /* A short name for a status code ("shape mismatch", ...). Never NULL. */
@@ -185,6 +186,11 @@ void *ag_tape_fail(ag_tape *t, ag_status s, const char *fmt, ...)
  * (for modules that need a small array per step). NULL, with AG_ENOMEM set, on failure. */
 void *ag_tape_alloc(ag_tape *t, size_t n);
 
+/* Files the nodes recorded from now on under `label` (copied), until the next call;
+ * NULL ends the group. Graph dumps draw each group as a cluster: an RNN labels each
+ * time step so its unrolled graph stays readable. Groups end at reset. */
+void ag_tape_group(ag_tape *t, const char *label);
+
 /* Number of nodes recorded since the last reset, and bytes of arena in use. */
 int ag_tape_nodes(const ag_tape *t);
 size_t ag_tape_bytes(const ag_tape *t);
@@ -266,6 +272,25 @@ ag_tensor *ag_slice(ag_tape *t, ag_tensor *x, int dim, int start, int end);
 
 /* Same data, new shape of the same size; one dim may be -1 (inferred). */
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int rank, const int *shape);
+
+/* ---- graph dumps --------------------------------------------------------------------- */
+
+typedef struct {
+    int stats;     /* nonzero: each node also shows norm, min and max of its values and
+                      gradient, and a red NaN/Inf mark where one appears */
+    int clusters;  /* nonzero: draw each ag_tape_group as a box (default in ag_dot_default) */
+    const char *title;  /* a caption, or NULL */
+} ag_dot_options;
+
+extern const ag_dot_options ag_dot_default; /* {stats 0, clusters 1, no title} */
+
+/* Writes the graph behind `root` as Graphviz dot to f: one node per op and per leaf or
+ * constant it reads, labelled with the op (or parameter name) and the shape; edges in
+ * the direction data flows. Parameters, inputs/constants, intermediates and the root
+ * (the loss) are drawn in different shapes and colours. With root == NULL, the whole
+ * tape. Render with `dot -Tsvg graph.dot -o graph.svg`. Returns AG_OK, AG_ENOMEM or
+ * AG_EIO (the tape says which). The tape is not changed. */
+ag_status ag_dot(ag_tape *t, const ag_tensor *root, FILE *f, const ag_dot_options *o);
 
 /* ---- gradient check ------------------------------------------------------------------ */
 

@@ -4,9 +4,13 @@
  *   rnn_names train   [options]              train, evaluate, save a checkpoint and plots
  *   rnn_names eval    --load FILE [--data DIR]
  *   rnn_names predict --load FILE NAME...
+ *   rnn_names dot     --load FILE NAME [-o graph.dot]
  */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +30,7 @@ static const char *usage_main =
     "  train     train a model, evaluate it on the test split, save a checkpoint and plots\n"
     "  eval      accuracy, per-language accuracy and confusion matrix of a checkpoint\n"
     "  predict   the 3 most likely languages of each NAME\n"
+    "  dot       the compute graph of one forward and backward pass, as Graphviz dot (and SVG)\n"
     "\n"
     "Run '" PROG " <command> --help' for a command's options.\n"
     "Without --data the built-in sample (a few dozen names per language) is used; give\n"
@@ -73,15 +78,24 @@ static const char *usage_predict =
     "Prints the 3 most likely languages of each NAME with their log-probabilities,\n"
     "for example '(-0.47) Scottish'. Names are folded to ASCII as in training.\n";
 
+static const char *usage_dot =
+    "usage: " PROG " dot --load FILE NAME [-o graph.dot] [--target LANGUAGE] [--stats]\n"
+    "\n"
+    "Writes the graph of one forward and backward pass over NAME: one node per op and\n"
+    "per parameter or input, each time step in its own box. The loss is the NLL of\n"
+    "--target (default: the predicted language). --stats adds each node's value and\n"
+    "gradient norm, min and max, and marks NaN or Inf in red. When Graphviz's dot is\n"
+    "installed, graph.svg is written next to graph.dot.\n";
+
 /* ---- option parsing ---- */
 
 typedef struct {
-    const char *data, *load, *save;
+    const char *data, *load, *save, *out, *target;
     const char *model, *optim, *schedule;
     long hidden, layers, iters, epochs, batch;
     double lr, momentum, weight_decay, clip, dropout;
     unsigned long long seed;
-    int quiet, have_iters;
+    int quiet, stats, have_iters;
 } options;
 
 static int bad(const char *cmd, const char *fmt, const char *a, const char *b)
@@ -131,6 +145,7 @@ static int parse(const char *cmd, int argc, char **argv, int first, options *o, 
             fputs(usage, stdout);
             return 1;
         }
+        if (!strcmp(a, "-o")) a = "--out";
         if (strncmp(a, "--", 2) != 0 || !strcmp(a, "--")) {
             if (!strcmp(a, "--")) a = ++i < argc ? argv[i] : NULL;
             if (!a) break;
@@ -141,8 +156,8 @@ static int parse(const char *cmd, int argc, char **argv, int first, options *o, 
         char key[40];
         snprintf(key, sizeof key, " %s ", a + 2);
         if (!strstr(allowed, key)) return bad(cmd, "unknown option '%s'%s", a, "");
-        if (!strcmp(a, "--quiet")) {
-            o->quiet = 1;
+        if (!strcmp(a, "--quiet") || !strcmp(a, "--stats")) {
+            *(a[2] == 'q' ? &o->quiet : &o->stats) = 1;
             continue;
         }
         if (i + 1 >= argc) return bad(cmd, "option '%s' needs a value%s", a, "");
@@ -151,6 +166,8 @@ static int parse(const char *cmd, int argc, char **argv, int first, options *o, 
         if (!strcmp(a, "--data")) o->data = v;
         else if (!strcmp(a, "--load")) o->load = v;
         else if (!strcmp(a, "--save")) o->save = v;
+        else if (!strcmp(a, "--out")) o->out = v;
+        else if (!strcmp(a, "--target")) o->target = v;
         else if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--optim")) o->optim = v;
         else if (!strcmp(a, "--schedule")) o->schedule = v;
@@ -431,6 +448,120 @@ static int cmd_predict(int argc, char **argv)
     return rc;
 }
 
+/* The directory of PATH holding an executable `dot`, or 0. */
+static int have_graphviz(void)
+{
+    const char *path = getenv("PATH");
+    char buf[4096];
+    while (path && *path) {
+        const char *colon = strchr(path, ':');
+        size_t len = colon ? (size_t)(colon - path) : strlen(path);
+        if (len && len < sizeof buf - 8) {
+            snprintf(buf, sizeof buf, "%.*s/dot", (int)len, path);
+            if (access(buf, X_OK) == 0) return 1;
+        }
+        path = colon ? colon + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Runs dot -Tsvg in -o out, without a shell. 0 on success. */
+static int render(const char *in, const char *out)
+{
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        execlp("dot", "dot", "-Tsvg", in, "-o", out, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) < 0) return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int cmd_dot(int argc, char **argv)
+{
+    options o = {.out = "graph.dot"};
+    const char *pos[2];
+    int n = 0;
+    const char **names = calloc((size_t)argc, sizeof *names);
+    if (!names) return 1;
+    int rc = parse("dot", argc, argv, 2, &o, names, &n, usage_dot, " load out target stats ");
+    if (!rc && (!o.load || n != 1)) rc = bad("dot", !o.load ? "--load FILE is required%s%s" : "give exactly one NAME%s%s", "", "");
+    pos[0] = n ? names[0] : NULL;
+    free(names);
+    if (rc) return rc == 1 ? 0 : rc;
+    names_model m;
+    if (load_model("dot", o.load, &m, NULL, 0)) return 1;
+    names_item it = {0};
+    it.len = names_fold(pos[0], strlen(pos[0]), it.text, sizeof it.text, NULL);
+    rc = 1;
+    ag_tape *tape = ag_tape_new();
+    if (it.len < 1 || it.len > NAMES_MAX_LEN) {
+        fprintf(stderr, PROG " dot: '%s': no letters to run (after folding to ASCII)\n", pos[0]);
+        goto out;
+    }
+    const names_item *item = &it;
+    ag_tensor *logp = tape ? names_model_forward(tape, &m, &item, 1) : NULL;
+    if (!logp) {
+        fprintf(stderr, PROG " dot: %s\n", tape ? ag_tape_error(tape) : "out of memory");
+        goto out;
+    }
+    int target = 0;
+    for (int c = 1; c < m.n_classes; c++)
+        if (logp->data[c] > logp->data[target]) target = c;
+    if (o.target) {
+        for (target = 0; target < m.n_classes && strcmp(m.classes[target], o.target); target++) {}
+        if (target == m.n_classes) {
+            fprintf(stderr, PROG " dot: --target '%s' is not one of the model's languages (%s, %s, ...)\n", o.target,
+                    m.classes[0], m.classes[1]);
+            rc = 2;
+            goto out;
+        }
+    }
+    ag_tensor *loss = ag_nll_loss(tape, logp, &target, AG_MEAN);
+    if (!loss || ag_backward(tape, loss) != AG_OK) {
+        fprintf(stderr, PROG " dot: %s\n", ag_tape_error(tape));
+        goto out;
+    }
+    char tmp[4200], title[256];
+    snprintf(tmp, sizeof tmp, "%.4000s.tmp", o.out);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, PROG " dot: %s: cannot create: %s\n", tmp, strerror(errno));
+        goto out;
+    }
+    snprintf(title, sizeof title, "%s, %s hidden %d: \"%s\" as %s, loss %.3f", o.load, names_kind_name(m.kind), m.hidden,
+             it.text, m.classes[target], (double)loss->data[0]);
+    ag_dot_options dopt = ag_dot_default;
+    dopt.stats = o.stats;
+    dopt.title = title;
+    ag_status ds = ag_dot(tape, loss, f, &dopt);
+    if (fclose(f) != 0 || ds != AG_OK || rename(tmp, o.out) != 0) {
+        fprintf(stderr, PROG " dot: %s: cannot write: %s\n", o.out, ds != AG_OK ? ag_tape_error(tape) : strerror(errno));
+        remove(tmp);
+        goto out;
+    }
+    printf("wrote %s (%d ops)\n", o.out, ag_tape_nodes(tape));
+    rc = 0;
+    char svg[4200];
+    size_t len = strlen(o.out);
+    snprintf(svg, sizeof svg, "%.*s.svg", (int)(len > 4 && !strcmp(o.out + len - 4, ".dot") ? len - 4 : len), o.out);
+    if (!have_graphviz()) {
+        printf("Graphviz's dot is not installed, so no SVG was made. To render the graph:\n"
+               "  apt-get install -y graphviz && dot -Tsvg %s -o %s\n", o.out, svg);
+    } else if (render(o.out, svg) != 0) {
+        fprintf(stderr, PROG " dot: dot -Tsvg %s failed\n", o.out);
+        rc = 1;
+    } else {
+        printf("wrote %s\n", svg);
+    }
+out:
+    ag_tape_free(tape);
+    names_model_free(&m);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
@@ -440,6 +571,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
     if (!strcmp(argv[1], "predict")) return cmd_predict(argc, argv);
-    fprintf(stderr, PROG ": unknown command '%s' (commands: train, eval, predict; see '" PROG " --help')\n", argv[1]);
+    if (!strcmp(argv[1], "dot")) return cmd_dot(argc, argv);
+    fprintf(stderr, PROG ": unknown command '%s' (commands: train, eval, predict, dot; see '" PROG " --help')\n", argv[1]);
     return 2;
 }

@@ -114,7 +114,8 @@ ag_tensor *nn_seed_rnn_step(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, ag_t
 
 /* A padded batch. x: (T, N, input); lengths: N values in 1..T, or NULL for all T.
  * Sequence n's hidden state stops changing after its step lengths[n]-1, and its output
- * is the one computed at that step. Returns (N, output) log-probs. */
+ * is the one computed at that step. Returns (N, output) log-probs. Each step's nodes are
+ * filed under ag_tape_group "step t" (graph dumps draw them as clusters). */
 ag_tensor *nn_seed_rnn_forward(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, const int *lengths);
 
 /* ---- Elman RNN, GRU, LSTM (torch.nn layout, one layer) -------------------------------------
@@ -145,7 +146,8 @@ nn_status nn_rnn_init_layer(nn_rnn *m, nn_params *ps, nn_rnn_kind kind, const ch
 /* x: (T, N, I); lengths: N values in 1..T or NULL (all T); h0: (N, H) or NULL (zeros;
  * an LSTM's cell state always starts at zero). Returns (N, H): each sequence's hidden
  * state after its own last step. If all != NULL, *all is set to (T, N, H), every
- * step's state (a finished sequence repeats its last state). */
+ * step's state (a finished sequence repeats its last state). Each step's nodes are
+ * filed under ag_tape_group "gru step t" (elman, lstm likewise). */
 ag_tensor *nn_rnn_forward(ag_tape *t, const nn_rnn *m, ag_tensor *x, const int *lengths,
                           ag_tensor *h0, ag_tensor **all);
 
