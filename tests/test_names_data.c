@@ -253,7 +253,7 @@ static void classifier_padding(void **state)
         ag_rng r;
         ag_rng_seed(&r, 3);
         names_model m;
-        assert_int_equal(names_model_init(&m, (names_kind)kind, 16, 1, d.n_classes, d.classes, &r), 0);
+        assert_int_equal(names_model_init(&m, (names_kind)kind, 16, 1, kind == 2, d.n_classes, d.classes, &r), 0);
         ag_tape *t = ag_tape_new();
         ag_tensor *batch = names_model_forward(t, &m, items, 5);
         assert_non_null(batch);

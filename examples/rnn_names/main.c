@@ -43,6 +43,7 @@ static const char *usage_train =
     "  --model KIND       seed (the tutorial's RNN), elman, gru or lstm (default seed)\n"
     "  --hidden N         hidden size (default 128)\n"
     "  --layers L         stacked recurrent layers, 1 to 4 (elman, gru, lstm; default 1)\n"
+    "  --bidirectional    add a second stack that reads each name backwards (elman, gru, lstm)\n"
     "  --dropout P        dropout between layers and before the classifier while training\n"
     "                     (elman, gru, lstm; default 0)\n"
     "  --optim NAME       sgd or adam (default sgd)\n"
@@ -95,7 +96,7 @@ typedef struct {
     long hidden, layers, iters, epochs, batch;
     double lr, momentum, weight_decay, clip, dropout;
     unsigned long long seed;
-    int quiet, stats, have_iters;
+    int quiet, stats, bidirectional, have_iters;
 } options;
 
 static int bad(const char *cmd, const char *fmt, const char *a, const char *b)
@@ -156,8 +157,8 @@ static int parse(const char *cmd, int argc, char **argv, int first, options *o, 
         char key[40];
         snprintf(key, sizeof key, " %s ", a + 2);
         if (!strstr(allowed, key)) return bad(cmd, "unknown option '%s'%s", a, "");
-        if (!strcmp(a, "--quiet") || !strcmp(a, "--stats")) {
-            *(a[2] == 'q' ? &o->quiet : &o->stats) = 1;
+        if (!strcmp(a, "--quiet") || !strcmp(a, "--stats") || !strcmp(a, "--bidirectional")) {
+            *(a[2] == 'q' ? &o->quiet : a[2] == 's' ? &o->stats : &o->bidirectional) = 1;
             continue;
         }
         if (i + 1 >= argc) return bad(cmd, "option '%s' needs a value%s", a, "");
@@ -256,13 +257,13 @@ static int cmd_train(int argc, char **argv)
     options o = {.model = "seed", .optim = "sgd", .schedule = "constant", .hidden = 128, .layers = 1, .iters = 100000, .batch = 1, .lr = 0.005,
                  .seed = 1, .save = "rnn_names.ckpt"};
     int rc = parse("train", argc, argv, 2, &o, NULL, NULL, usage_train,
-                   " data model hidden layers dropout optim lr momentum weight-decay iters epochs batch clip schedule seed save quiet ");
+                   " data model hidden layers bidirectional dropout optim lr momentum weight-decay iters epochs batch clip schedule seed save quiet ");
     if (rc) return rc == 1 ? 0 : rc;
     names_kind kind;
     if (names_kind_parse(o.model, &kind) != 0) return bad("train", "--model must be seed, elman, gru or lstm, got '%s'%s", o.model, "");
     if (strcmp(o.optim, "sgd") && strcmp(o.optim, "adam")) return bad("train", "--optim must be sgd or adam, got '%s'%s", o.optim, "");
-    if (kind == NAMES_SEED && (o.layers != 1 || o.dropout > 0))
-        return bad("train", "--layers and --dropout are for elman, gru and lstm, not %s%s", o.model, "");
+    if (kind == NAMES_SEED && (o.layers != 1 || o.dropout > 0 || o.bidirectional))
+        return bad("train", "--layers, --bidirectional and --dropout are for elman, gru and lstm, not %s%s", o.model, "");
     if (strcmp(o.schedule, "constant") && strcmp(o.schedule, "cosine"))
         return bad("train", "--schedule must be constant or cosine, got '%s'%s", o.schedule, "");
     if (o.epochs && o.have_iters) return bad("train", "give --iters or --epochs, not both%s%s", "", "");
@@ -277,7 +278,7 @@ static int cmd_train(int argc, char **argv)
     ag_rng rng;
     ag_rng_seed(&rng, o.seed);
     names_model m;
-    if (names_model_init(&m, kind, (int)o.hidden, (int)o.layers, d.n_classes, d.classes, &rng) != 0) {
+    if (names_model_init(&m, kind, (int)o.hidden, (int)o.layers, o.bidirectional, d.n_classes, d.classes, &rng) != 0) {
         fprintf(stderr, PROG " train: out of memory building the model\n");
         names_free(&d);
         return 1;
@@ -324,8 +325,8 @@ static int cmd_train(int argc, char **argv)
     snprintf(title, sizeof title, "Confusion on the test split: accuracy %.3f, macro %.3f", ev.accuracy, ev.macro);
     if (names_plot_confusion(path, ev.confusion, ev.C, m.classes, title, err, sizeof err) != 0) goto out_err;
 
-    printf("model=%s hidden=%ld layers=%ld dropout=%g optim=%s lr=%g schedule=%s batch=%ld seed=%llu\n", o.model,
-           o.hidden, o.layers, o.dropout, o.optim, o.lr, o.schedule, o.batch, o.seed);
+    printf("model=%s hidden=%ld layers=%ld bidirectional=%d dropout=%g optim=%s lr=%g schedule=%s batch=%ld seed=%llu\n",
+           o.model, o.hidden, o.layers, o.bidirectional, o.dropout, o.optim, o.lr, o.schedule, o.batch, o.seed);
     printf("train_names=%ld\ntrain_seconds=%.3f\ntrain_names_per_s=%.0f\nmean_train_loss=%.4f\n", tr.names_seen,
            tr.seconds, tr.names_per_s, tr.mean_loss);
     print_eval(&ev, &m, 0);

@@ -21,13 +21,14 @@ int names_kind_parse(const char *s, names_kind *k)
     return -1;
 }
 
-int names_model_init(names_model *m, names_kind kind, int hidden, int layers, int n_classes,
+int names_model_init(names_model *m, names_kind kind, int hidden, int layers, int bidirectional, int n_classes,
                      const char (*classes)[NAMES_MAX_CLASS_NAME], ag_rng *rng)
 {
     memset(m, 0, sizeof *m);
     if (hidden < 1 || hidden > 4096 || n_classes < 2 || n_classes > NAMES_MAX_CLASSES || layers < 1 ||
-        layers > NAMES_MAX_LAYERS || (kind == NAMES_SEED && layers != 1))
+        layers > NAMES_MAX_LAYERS || (kind == NAMES_SEED && (layers != 1 || bidirectional)))
         return -1;
+    m->bidirectional = bidirectional != 0;
     m->kind = kind;
     m->hidden = hidden;
     m->layers = layers;
@@ -42,7 +43,11 @@ int names_model_init(names_model *m, names_kind kind, int hidden, int layers, in
         s = NN_OK;
         for (int l = 0; l < layers && s == NN_OK; l++)
             s = nn_rnn_init_layer(&m->rnn[l], &m->ps, map[kind], "rnn.", l, l ? hidden : NAMES_N_LETTERS, hidden, rng);
-        if (s == NN_OK) s = nn_linear_init(&m->head, &m->ps, "head.", hidden, n_classes, 1, rng);
+        for (int l = 0; l < layers && s == NN_OK && m->bidirectional; l++)
+            s = nn_rnn_init_layer(&m->rev[l], &m->ps, map[kind], "rnn_reverse.", l, l ? hidden : NAMES_N_LETTERS,
+                                  hidden, rng);
+        if (s == NN_OK)
+            s = nn_linear_init(&m->head, &m->ps, "head.", (1 + m->bidirectional) * hidden, n_classes, 1, rng);
     }
     if (s != NN_OK) {
         nn_params_free(&m->ps);
@@ -56,29 +61,50 @@ void names_model_free(names_model *m)
     nn_params_free(&m->ps);
 }
 
+/* One-hot letters, time-major (T, N, 57), zero rows past each name's end; reversed:
+ * each name read from its last letter to its first (still starting at step 0). */
+static ag_tensor *letters(ag_tape *t, const names_item *const *items, int N, int T, int reversed)
+{
+    int *idx = ag_tape_alloc(t, (size_t)(T * N) * sizeof *idx);
+    if (!idx) return NULL;
+    for (int n = 0; n < N; n++) {
+        int len = items[n]->len;
+        for (int s = 0; s < T; s++)
+            idx[s * N + n] = s < len ? names_letter_index(items[n]->text[reversed ? len - 1 - s : s]) : -1;
+    }
+    return ag_reshape(t, ag_one_hot(t, idx, T * N, NAMES_N_LETTERS), 3, (int[]){T, N, NAMES_N_LETTERS});
+}
+
+/* A stack of layers over x; each layer reads the one below at every step. -> (N, H) */
+static ag_tensor *stack(ag_tape *t, names_model *m, const nn_rnn *layers, ag_tensor *x, const int *lengths)
+{
+    ag_tensor *h = NULL;
+    for (int l = 0; l < m->layers; l++) {
+        ag_tensor *all = NULL;
+        h = nn_rnn_forward(t, &layers[l], x, lengths, NULL, l + 1 < m->layers ? &all : NULL);
+        if (all && m->drop_rng) all = nn_dropout(t, all, m->dropout, m->drop_rng);
+        x = all;
+    }
+    return h;
+}
+
 ag_tensor *names_model_forward(ag_tape *t, names_model *m, const names_item *const *items, int N)
 {
-    int T = 0;
+    int T = 0, padded = 0;
     for (int n = 0; n < N; n++)
         if (items[n]->len > T) T = items[n]->len;
-    /* letter indices, time-major [T, N], -1 past a name's end (a zero one-hot row) */
-    int *idx = ag_tape_alloc(t, (size_t)(T * N) * sizeof *idx);
     int *lengths = ag_tape_alloc(t, (size_t)N * sizeof *lengths);
-    if (!idx || !lengths) return NULL;
-    int padded = 0;
+    if (!lengths) return NULL;
     for (int n = 0; n < N; n++) {
         lengths[n] = items[n]->len;
         padded |= lengths[n] != T;
-        for (int s = 0; s < T; s++) idx[s * N + n] = s < items[n]->len ? names_letter_index(items[n]->text[s]) : -1;
     }
-    ag_tensor *x = ag_reshape(t, ag_one_hot(t, idx, T * N, NAMES_N_LETTERS), 3, (int[]){T, N, NAMES_N_LETTERS});
+    ag_tensor *x = letters(t, items, N, T, 0);
     if (m->kind == NAMES_SEED) return nn_seed_rnn_forward(t, &m->seed, x, padded ? lengths : NULL);
-    ag_tensor *h = NULL;
-    for (int l = 0; l < m->layers; l++) { /* each layer reads the one below at every step */
-        ag_tensor *all = NULL;
-        h = nn_rnn_forward(t, &m->rnn[l], x, padded ? lengths : NULL, NULL, l + 1 < m->layers ? &all : NULL);
-        if (all && m->drop_rng) all = nn_dropout(t, all, m->dropout, m->drop_rng);
-        x = all;
+    ag_tensor *h = stack(t, m, m->rnn, x, padded ? lengths : NULL);
+    if (m->bidirectional) {
+        ag_tensor *both[2] = {h, stack(t, m, m->rev, letters(t, items, N, T, 1), padded ? lengths : NULL)};
+        h = ag_cat(t, both, 2, 1); /* (N, 2H) */
     }
     if (m->drop_rng) h = nn_dropout(t, h, m->dropout, m->drop_rng);
     return ag_log_softmax(t, nn_linear_forward(t, &m->head, h), 1);
@@ -86,8 +112,8 @@ ag_tensor *names_model_forward(ag_tape *t, names_model *m, const names_item *con
 
 void names_model_meta(const names_model *m, char *buf, size_t n)
 {
-    size_t k = (size_t)snprintf(buf, n, "model=%s\nhidden=%d\nlayers=%d\nletters=%s\nclasses=",
-                                names_kind_name(m->kind), m->hidden, m->layers, NAMES_LETTERS);
+    size_t k = (size_t)snprintf(buf, n, "model=%s\nhidden=%d\nlayers=%d\nbidirectional=%d\nletters=%s\nclasses=",
+                                names_kind_name(m->kind), m->hidden, m->layers, m->bidirectional, NAMES_LETTERS);
     for (int c = 0; c < m->n_classes && k < n; c++)
         k += (size_t)snprintf(buf + k, n - k, "%s%s", c ? "," : "", m->classes[c]);
     if (k < n) snprintf(buf + k, n - k, "\n");
@@ -95,7 +121,7 @@ void names_model_meta(const names_model *m, char *buf, size_t n)
 
 int names_model_from_meta(names_model *m, const char *meta, char *err, size_t errlen)
 {
-    char kind_s[32], hidden_s[32], layers_s[32], letters[128], classes_s[NAMES_MAX_CLASSES * NAMES_MAX_CLASS_NAME];
+    char kind_s[32], hidden_s[32], layers_s[32], bidi_s[32], alphabet[128], classes_s[NAMES_MAX_CLASSES * NAMES_MAX_CLASS_NAME];
     names_kind kind;
     if (!nn_meta_get(meta, "model", kind_s, sizeof kind_s) || names_kind_parse(kind_s, &kind) != 0 ||
         !nn_meta_get(meta, "hidden", hidden_s, sizeof hidden_s) ||
@@ -103,7 +129,7 @@ int names_model_from_meta(names_model *m, const char *meta, char *err, size_t er
         snprintf(err, errlen, "the checkpoint's meta data lacks a valid model, hidden or classes entry");
         return -1;
     }
-    if (!nn_meta_get(meta, "letters", letters, sizeof letters) || strcmp(letters, NAMES_LETTERS) != 0) {
+    if (!nn_meta_get(meta, "letters", alphabet, sizeof alphabet) || strcmp(alphabet, NAMES_LETTERS) != 0) {
         snprintf(err, errlen, "the checkpoint was trained on another alphabet");
         return -1;
     }
@@ -122,10 +148,11 @@ int names_model_from_meta(names_model *m, const char *meta, char *err, size_t er
     char *end, *end2;
     long hidden = strtol(hidden_s, &end, 10);
     if (!nn_meta_get(meta, "layers", layers_s, sizeof layers_s)) strcpy(layers_s, "1");
+    if (!nn_meta_get(meta, "bidirectional", bidi_s, sizeof bidi_s)) strcpy(bidi_s, "0");
     long layers = strtol(layers_s, &end2, 10);
     ag_rng rng;
     ag_rng_seed(&rng, 0);
-    if (*end || *end2 || names_model_init(m, kind, (int)hidden, (int)layers, n, classes, &rng) != 0) {
+    if (*end || *end2 || names_model_init(m, kind, (int)hidden, (int)layers, strcmp(bidi_s, "0") != 0, n, classes, &rng) != 0) {
         snprintf(err, errlen, "cannot build a %s model with hidden=%s, layers=%s and %d classes", kind_s, hidden_s,
                  layers_s, n);
         return -1;

@@ -19,6 +19,8 @@ typedef struct {
     nn_params ps;    /* owns every parameter */
     nn_seed_rnn seed;
     nn_rnn rnn[NAMES_MAX_LAYERS]; /* elman, gru, lstm: a stack of `layers` */
+    int bidirectional;             /* a second stack reads each name from its end */
+    nn_rnn rev[NAMES_MAX_LAYERS];
     nn_linear head;
     double dropout;   /* training only: dropout between layers and before the head */
     ag_rng *drop_rng; /* NULL: no dropout (evaluation) */
@@ -27,9 +29,11 @@ typedef struct {
 const char *names_kind_name(names_kind k);
 int names_kind_parse(const char *s, names_kind *k); /* 0 ok, -1 unknown */
 
-/* Builds a freshly initialised model (layers > 1 only for elman, gru, lstm). 0 on
+/* Builds a freshly initialised model (layers > 1 and bidirectional only for elman,
+ * gru, lstm). Bidirectional adds a second stack ("rnn_reverse.") that reads each name
+ * from its last letter to its first; the classifier reads both final states. 0 on
  * success, -1 (out of memory or bad size). */
-int names_model_init(names_model *m, names_kind kind, int hidden, int layers, int n_classes,
+int names_model_init(names_model *m, names_kind kind, int hidden, int layers, int bidirectional, int n_classes,
                      const char (*classes)[NAMES_MAX_CLASS_NAME], ag_rng *rng);
 void names_model_free(names_model *m);
 
