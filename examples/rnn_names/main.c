@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdint.h>
@@ -330,8 +331,10 @@ static int cmd_train(int argc, char **argv)
     printf("train_names=%ld\ntrain_seconds=%.3f\ntrain_names_per_s=%.0f\nmean_train_loss=%.4f\n", tr.names_seen,
            tr.seconds, tr.names_per_s, tr.mean_loss);
     print_eval(&ev, &m, 0);
-    printf("\ncheckpoint=%s\nloss_csv=%s.loss.csv\nloss_svg=%s.loss.svg\nconfusion_svg=%s.confusion.svg\n", o.save, base,
-           base, base);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("\npeak_rss_mb=%.1f\ncheckpoint=%s\nloss_csv=%s.loss.csv\nloss_svg=%s.loss.svg\nconfusion_svg=%s.confusion.svg\n",
+           ru.ru_maxrss / 1024.0, o.save, base, base, base);
     rc = 0;
     goto out;
 out_err:
