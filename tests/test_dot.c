@@ -105,15 +105,20 @@ static ag_tensor *forward(ag_tape *t, model *m)
     return ag_nll_loss(t, logp, (int[]){1, 0}, AG_MEAN);
 }
 
+static void make_model(model *m)
+{
+    nn_params_init(&m->ps);
+    ag_rng r;
+    ag_rng_seed(&r, 1);
+    assert_int_equal(nn_rnn_init(&m->rnn, &m->ps, NN_ELMAN, "rnn.", 3, 5, &r), NN_OK);
+    assert_int_equal(nn_linear_init(&m->head, &m->ps, "head.", 5, 2, 1, &r), NN_OK);
+}
+
 static void rnn_graph(void **state)
 {
     (void)state;
     model m;
-    nn_params_init(&m.ps);
-    ag_rng r;
-    ag_rng_seed(&r, 1);
-    assert_int_equal(nn_rnn_init(&m.rnn, &m.ps, NN_ELMAN, "rnn.", 3, 5, &r), NN_OK);
-    assert_int_equal(nn_linear_init(&m.head, &m.ps, "head.", 5, 2, 1, &r), NN_OK);
+    make_model(&m);
     ag_tape *t = ag_tape_new();
     ag_tensor *loss = forward(t, &m);
     assert_non_null(loss);
@@ -163,11 +168,7 @@ static void write_for_render(void **state)
 {
     (void)state;
     model m;
-    nn_params_init(&m.ps);
-    ag_rng r;
-    ag_rng_seed(&r, 1);
-    assert_int_equal(nn_rnn_init(&m.rnn, &m.ps, NN_ELMAN, "rnn.", 3, 5, &r), NN_OK);
-    assert_int_equal(nn_linear_init(&m.head, &m.ps, "head.", 5, 2, 1, &r), NN_OK);
+    make_model(&m);
     ag_tape *t = ag_tape_new();
     ag_tensor *loss = forward(t, &m);
     assert_int_equal(ag_backward(t, loss), AG_OK);
