@@ -48,9 +48,9 @@ AG_INLINE v16 load16(const float *p)
     return v;
 }
 
-AG_INLINE void store16(float *p, v16 v)
+AG_INLINE void store16(float *p, const v16 *v)
 {
-    memcpy(p, &v, sizeof v);
+    memcpy(p, v, sizeof *v);
 }
 
 typedef float v8 __attribute__((vector_size(32)));
@@ -58,8 +58,9 @@ typedef float v4 __attribute__((vector_size(16)));
 typedef float v2 __attribute__((vector_size(8)));
 
 /* reduce16 in registers: the same pairwise tree (lane l plus lane l + w, w = 8, 4, 2, 1) */
-AG_INLINE float hsum(v16 s)
+AG_INLINE float hsum(const v16 *p)
 {
+    v16 s = *p;
     v8 a = __builtin_shufflevector(s, s, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(s, s, 8, 9, 10, 11, 12, 13, 14, 15);
     v4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
     v2 c = __builtin_shufflevector(b, b, 0, 1) + __builtin_shufflevector(b, b, 2, 3);
@@ -100,7 +101,7 @@ AG_INLINE void nt_tile(int RA, int RB, int K, const float *const *a, const float
     }
     v16 s[4][4] = {{s00, s01, s02, s03}, {s10, s11, s12, s13}, {s20, s21, s22, s23}, {s30, s31, s32, s33}};
     for (int r = 0; r < RA; r++)
-        for (int q = 0; q < RB; q++) C[(size_t)r * ldc + q] += hsum(s[r][q]);
+        for (int q = 0; q < RB; q++) C[(size_t)r * ldc + q] += hsum(&s[r][q]);
 }
 
 /* One row of A against 8 rows of B (rows past RB repeat the last; dropped). */
@@ -122,7 +123,7 @@ AG_INLINE void nt_row(int RB, int K, const float *a, const float *const *b, floa
         s6 += x * load_tail(b[6] + K0, n), s7 += x * load_tail(b[7] + K0, n);
     }
     v16 s[8] = {s0, s1, s2, s3, s4, s5, s6, s7};
-    for (int q = 0; q < RB; q++) C[q] += hsum(s[q]);
+    for (int q = 0; q < RB; q++) C[q] += hsum(&s[q]);
 }
 
 AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C)
@@ -178,7 +179,7 @@ AG_INLINE void axpy_tile(int R, int W, int K, const float *A, size_t sa,
     for (int r = 0; r < R; r++)
         for (int v = 0; v < nv; v++) {
             float t[LANES];
-            store16(t, c[r][v]);
+            store16(t, &c[r][v]);
             int n = W - v * LANES;
             memcpy(C + (size_t)r * ldc + v * LANES, t, (size_t)(n < LANES ? n : LANES) * sizeof(float));
         }
