@@ -243,6 +243,8 @@ int names_load_tsv(names_data *d, const char *text, size_t len, const char *sour
     memset(d, 0, sizeof *d);
     char *classes[NAMES_MAX_CLASSES];
     int n = 0, rc = 0;
+    const char *nul = memchr(text, 0, len);
+    if (nul) return fail(err, errlen, "%s: binary data (NUL byte at offset %zu), refusing", source, (size_t)(nul - text));
     /* pass 1: the languages, sorted */
     for (size_t at = 0; at < len && rc == 0;) {
         const char *nl = memchr(text + at, '\n', len - at), *tab;
@@ -278,10 +280,11 @@ int names_load_tsv(names_data *d, const char *text, size_t len, const char *sour
                 warn_line(&b, lineno, "no tab between language and name, skipped");
             } else {
                 int label = 0;
-                while (strlen(classes[label]) != (size_t)(tab - (text + at)) ||
-                       memcmp(classes[label], text + at, (size_t)(tab - (text + at))))
+                while (label < n && (strlen(classes[label]) != (size_t)(tab - (text + at)) ||
+                                     memcmp(classes[label], text + at, (size_t)(tab - (text + at)))))
                     label++;
-                if (add_line(&b, label, tab + 1, (size_t)(text + end - (tab + 1)), lineno) < 0)
+                if (label == n) warn_line(&b, lineno, "language name not understood, skipped");
+                else if (add_line(&b, label, tab + 1, (size_t)(text + end - (tab + 1)), lineno) < 0)
                     rc = fail(err, errlen, "out of memory");
             }
         }
