@@ -78,5 +78,12 @@ expect 1 "languages are not the 18 the model was trained on" "$BIN" eval --load 
 printf 'Abe\n\377\376\nBo\n' > "$T/two/C.txt"
 expect 0 "C.txt:2: invalid UTF-8" "$BIN" train --data "$T/two" --iters 50 --save "$T/two.ckpt" --quiet
 
+# a run that blows up stops at the first NaN, names the step, and keeps the last good checkpoint
+expect 1 "step [0-9]* (after [0-9]* names): the loss is .*nan" "$BIN" train --lr 1 --iters 3000 --save-every 2 --save "$T/nan.ckpt" --quiet
+grep -q "the last good checkpoint, after [0-9]* names, is kept in $T/nan.ckpt" "$T/out" ||
+  { echo "FAIL: no word of the last good checkpoint"; fails=$((fails + 1)); }
+expect 0 "^(-[0-9.]*) " "$BIN" predict --load "$T/nan.ckpt" Smith
+expect 2 "--save-every expects a whole number" "$BIN" train --save-every 0
+
 echo "$passes passed, $fails failed"
 test "$fails" -eq 0

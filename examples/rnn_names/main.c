@@ -60,6 +60,8 @@ static const char *usage_train =
     "  --seed S           random seed (default 1)\n"
     "  --save FILE        checkpoint to write (default rnn_names.ckpt); beside it go\n"
     "                     BASE.loss.csv, BASE.loss.svg and BASE.confusion.svg\n"
+    "  --save-every N     also save the checkpoint after every N names, so a run that is\n"
+    "                     stopped (or that meets a NaN) keeps its last good state\n"
     "  --quiet            no progress line\n"
     "\n"
     "A name is in the test split when the CRC-32 of its line is 0 mod 10.\n"
@@ -94,7 +96,7 @@ static const char *usage_dot =
 typedef struct {
     const char *data, *load, *save, *out, *target;
     const char *model, *optim, *schedule;
-    long hidden, layers, iters, epochs, batch;
+    long hidden, layers, iters, epochs, batch, save_every;
     double lr, momentum, weight_decay, clip, dropout;
     unsigned long long seed;
     int quiet, stats, bidirectional, have_iters;
@@ -178,6 +180,7 @@ static int parse(const char *cmd, int argc, char **argv, int first, options *o, 
         else if (!strcmp(a, "--dropout")) rc = parse_double(cmd, a, v, 0, 0.95, &o->dropout);
         else if (!strcmp(a, "--iters")) rc = parse_long(cmd, a, v, 1, 2000000000L, &o->iters), o->have_iters = 1;
         else if (!strcmp(a, "--epochs")) rc = parse_long(cmd, a, v, 1, 100000, &o->epochs);
+        else if (!strcmp(a, "--save-every")) rc = parse_long(cmd, a, v, 1, 2000000000L, &o->save_every);
         else if (!strcmp(a, "--batch")) rc = parse_long(cmd, a, v, 1, 65536, &o->batch);
         else if (!strcmp(a, "--lr")) rc = parse_double(cmd, a, v, 1e-12, 1e3, &o->lr);
         else if (!strcmp(a, "--momentum")) rc = parse_double(cmd, a, v, 0, 0.9999, &o->momentum);
@@ -253,12 +256,27 @@ static int write_csv(const char *path, const names_train_result *r, char *err, s
 
 /* ---- commands ---- */
 
+/* What a periodic save needs: the meta text is rebuilt with the names seen so far. */
+typedef struct {
+    const char *path, *meta_base;
+    names_model *m;
+    nn_optim *opt;
+} saver;
+
+static int save_now(void *ud, long names_seen, char *err, size_t errlen)
+{
+    saver *s = ud;
+    char meta[8192];
+    snprintf(meta, sizeof meta, "%snames_seen=%ld\n", s->meta_base, names_seen);
+    return nn_ckpt_save(s->path, meta, &s->m->ps, s->opt, err, errlen) == NN_OK ? 0 : -1;
+}
+
 static int cmd_train(int argc, char **argv)
 {
     options o = {.model = "seed", .optim = "sgd", .schedule = "constant", .hidden = 128, .layers = 1, .iters = 100000, .batch = 1, .lr = 0.005,
                  .seed = 1, .save = "rnn_names.ckpt"};
     int rc = parse("train", argc, argv, 2, &o, NULL, NULL, usage_train,
-                   " data model hidden layers bidirectional dropout optim lr momentum weight-decay iters epochs batch clip schedule seed save quiet ");
+                   " data model hidden layers bidirectional dropout optim lr momentum weight-decay iters epochs batch clip schedule seed save save-every quiet ");
     if (rc) return rc == 1 ? 0 : rc;
     names_kind kind;
     if (names_kind_parse(o.model, &kind) != 0) return bad("train", "--model must be seed, elman, gru or lstm, got '%s'%s", o.model, "");
@@ -294,18 +312,24 @@ static int cmd_train(int argc, char **argv)
     names_train_result tr = {0};
     names_eval ev = {0};
     nn_optim opt = {0};
+    char meta[4096];
+    names_model_meta(&m, meta, sizeof meta);
+    size_t k = strlen(meta);
+    snprintf(meta + k, sizeof meta - k, "data=%s\noptim=%s\nlr=%g\nschedule=%s\ndropout=%g\nbatch=%ld\nseed=%llu\n",
+             o.data ? o.data : "", o.optim, o.lr, o.schedule, o.dropout, o.batch, o.seed);
+    saver sv = {o.save, meta, &m, &opt};
+    to.save_every = o.save_every;
+    to.save = save_now;
+    to.save_ud = &sv;
     rc = 1;
     if (names_optim_init(&opt, &m, &to, err, sizeof err) != 0 || names_train(&m, &opt, &d, &to, &tr, err, sizeof err) != 0) {
         fprintf(stderr, PROG " train: %s\n", err);
+        if (tr.saved_at >= 0)
+            fprintf(stderr, PROG " train: the last good checkpoint, after %ld names, is kept in %s\n", tr.saved_at, o.save);
         goto out;
     }
-    char meta[4096], base[4096], path[4200];
-    names_model_meta(&m, meta, sizeof meta);
-    size_t k = strlen(meta);
-    snprintf(meta + k, sizeof meta - k,
-             "data=%s\noptim=%s\nlr=%g\nschedule=%s\ndropout=%g\nbatch=%ld\nnames_seen=%ld\nseed=%llu\n",
-             o.data ? o.data : "", o.optim, o.lr, o.schedule, o.dropout, o.batch, tr.names_seen, o.seed);
-    if (nn_ckpt_save(o.save, meta, &m.ps, &opt, err, sizeof err) != NN_OK) {
+    char base[4096], path[4200];
+    if (save_now(&sv, tr.names_seen, err, sizeof err) != 0) {
         fprintf(stderr, PROG " train: %s\n", err);
         goto out;
     }

@@ -39,6 +39,7 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
                 names_train_result *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
+    r->saved_at = -1;
     long total = o->epochs > 0 ? (long)o->epochs * d->n_train : o->iters;
     int B = o->batch;
     ag_tape *tape = ag_tape_new();
@@ -94,14 +95,43 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
             goto done;
         }
         double l = loss->data[0];
-        if (!isfinite(l)) {
-            snprintf(err, errlen, "training step at name %ld: the loss is %g; lower --lr or set --clip", r->names_seen, l);
+        r->steps++;
+        const char *tensor = NULL; /* a parameter whose gradient is not finite */
+        for (int i = 0; i < m->ps.n && isfinite(l) && !tensor; i++)
+            for (int k = 0; k < m->ps.p[i]->size; k++)
+                if (!isfinite(m->ps.p[i]->grad[k])) {
+                    tensor = m->ps.p[i]->name;
+                    break;
+                }
+        if (!isfinite(l) || tensor) {
+            char what[128];
+            if (tensor) snprintf(what, sizeof what, "the gradient of '%s' has a NaN or Inf", tensor);
+            else snprintf(what, sizeof what, "the loss is %g", l);
+            snprintf(err, errlen, "step %ld (after %ld names): %s; stopped before the step changed the model "
+                     "(lower --lr or set --clip)", r->steps, r->names_seen, what);
             rc = -1;
             goto done;
+        }
+        /* A periodic save is made here, before the update: these parameters have just given a
+         * finite loss and gradient, so the file always holds a state known to be good. */
+        if (o->save && o->save_every > 0 && (r->names_seen + n) / o->save_every != r->names_seen / o->save_every) {
+            if (o->save(o->save_ud, r->names_seen, err, errlen) != 0) {
+                rc = -1;
+                goto done;
+            }
+            r->saved_at = r->names_seen;
         }
         if (o->clip > 0) nn_clip_grad_norm(&m->ps, o->clip);
         if (o->cosine) opt->lr = o->lr * 0.5 * (1 + cos(3.14159265358979 * (double)r->names_seen / (double)total));
         nn_optim_step(opt);
+        for (int i = 0; i < m->ps.n; i++) /* an update can overflow even when the gradient is finite */
+            for (int k = 0; k < m->ps.p[i]->size; k++)
+                if (!isfinite(m->ps.p[i]->data[k])) {
+                    snprintf(err, errlen, "step %ld (after %ld names): the update made '%s' NaN or infinite; stopped "
+                             "(lower --lr or set --clip)", r->steps, r->names_seen, m->ps.p[i]->name);
+                    rc = -1;
+                    goto done;
+                }
         r->names_seen += n;
         loss_sum += l * n;
         stretch_loss += l * n;

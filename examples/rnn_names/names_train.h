@@ -17,10 +17,17 @@ typedef struct {
     double dropout;          /* dropout probability (elman, gru, lstm), 0 for none */
     uint64_t seed;
     FILE *progress;          /* progress lines (stderr), or NULL */
+    long save_every;         /* call save() each time the names seen pass a multiple of this (0:
+                                never), just before the update: the saved parameters are ones
+                                that gave a finite loss and gradient */
+    int (*save)(void *ud, long names_seen, char *err, size_t errlen); /* 0 ok */
+    void *save_ud;
 } names_train_opts;
 
 typedef struct {
     long names_seen;
+    long saved_at;           /* names seen at the last successful save() (-1: none) */
+    long steps;
     double seconds, names_per_s, mean_loss;
     int n_points;            /* the loss curve: mean loss over each stretch of names */
     double *curve_x, *curve_y; /* owned; free with names_train_result_free */
@@ -30,7 +37,9 @@ typedef struct {
 int names_optim_init(nn_optim *opt, names_model *m, const names_train_opts *o, char *err, size_t errlen);
 
 /* Trains m on d->train with opt (from names_optim_init; its state is kept, so it can be
- * saved with the model). 0, or -1 with err set (the tape's error, or a NaN loss). */
+ * saved with the model). Stops at the first step whose loss or any gradient is NaN or
+ * infinite, naming the step and the tensor, before that step changes a parameter.
+ * 0, or -1 with err set. */
 int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_train_opts *o,
                 names_train_result *r, char *err, size_t errlen);
 void names_train_result_free(names_train_result *r);
