@@ -63,6 +63,9 @@ static const char *usage_train =
     "  --save-every N     also save the checkpoint after every N names, so a run that is\n"
     "                     stopped (or that meets a NaN) keeps its last good state\n"
     "  --quiet            no progress line\n"
+    "  --resume FILE      continue the run saved in FILE (by --save-every, or at its end with\n"
+    "                     more names to go) with every setting it was started with; the\n"
+    "                     result is bit for bit that of a run never interrupted\n"
     "\n"
     "A name is in the test split when the CRC-32 of its line is 0 mod 10.\n"
     "At the end, stdout has test_accuracy=, macro_accuracy= and train_names_per_s= lines.\n";
@@ -94,7 +97,8 @@ static const char *usage_dot =
 /* ---- option parsing ---- */
 
 typedef struct {
-    const char *data, *load, *save, *out, *target;
+    const char *data, *load, *save, *out, *target, *resume;
+    int n_given; /* options given other than save, save-every, quiet and resume */
     const char *model, *optim, *schedule;
     long hidden, layers, iters, epochs, batch, save_every;
     double lr, momentum, weight_decay, clip, dropout;
@@ -160,6 +164,7 @@ static int parse(const char *cmd, int argc, char **argv, int first, options *o, 
         char key[40];
         snprintf(key, sizeof key, " %s ", a + 2);
         if (!strstr(allowed, key)) return bad(cmd, "unknown option '%s'%s", a, "");
+        if (!strstr(" save save-every quiet resume ", key)) o->n_given++;
         if (!strcmp(a, "--quiet") || !strcmp(a, "--stats") || !strcmp(a, "--bidirectional")) {
             *(a[2] == 'q' ? &o->quiet : a[2] == 's' ? &o->stats : &o->bidirectional) = 1;
             continue;
@@ -170,6 +175,7 @@ static int parse(const char *cmd, int argc, char **argv, int first, options *o, 
         if (!strcmp(a, "--data")) o->data = v;
         else if (!strcmp(a, "--load")) o->load = v;
         else if (!strcmp(a, "--save")) o->save = v;
+        else if (!strcmp(a, "--resume")) o->resume = v;
         else if (!strcmp(a, "--out")) o->out = v;
         else if (!strcmp(a, "--target")) o->target = v;
         else if (!strcmp(a, "--model")) o->model = v;
@@ -256,28 +262,98 @@ static int write_csv(const char *path, const names_train_result *r, char *err, s
 
 /* ---- commands ---- */
 
-/* What a periodic save needs: the meta text is rebuilt with the names seen so far. */
+/* What a save needs: the run's settings as meta text, plus the state of the moment. */
 typedef struct {
     const char *path, *meta_base;
     names_model *m;
     nn_optim *opt;
 } saver;
 
-static int save_now(void *ud, long names_seen, char *err, size_t errlen)
+static int save_now(void *ud, const names_train_state *st, char *err, size_t errlen)
 {
     saver *s = ud;
-    char meta[8192];
-    snprintf(meta, sizeof meta, "%snames_seen=%ld\n", s->meta_base, names_seen);
+    char meta[8192], state[512];
+    names_train_state_meta(st, state, sizeof state);
+    snprintf(meta, sizeof meta, "%snames_seen=%ld\n%s", s->meta_base, st->names_seen, state);
     return nn_ckpt_save(s->path, meta, &s->m->ps, s->opt, err, errlen) == NN_OK ? 0 : -1;
+}
+
+/* The settings of a run, as meta text (model lines first, from names_model_meta). */
+static void run_meta(const options *o, const names_model *m, char *meta, size_t n)
+{
+    names_model_meta(m, meta, n);
+    size_t k = strlen(meta);
+    snprintf(meta + k, n - k,
+             "data=%s\noptim=%s\nlr=%.17g\nmomentum=%.17g\nweight_decay=%.17g\nclip=%.17g\nschedule=%s\n"
+             "dropout=%.17g\nbatch=%ld\niters=%ld\nepochs=%ld\nseed=%llu\n",
+             o->data ? o->data : "", o->optim, o->lr, o->momentum, o->weight_decay, o->clip, o->schedule, o->dropout,
+             o->batch, o->epochs ? 0 : o->iters, o->epochs, o->seed);
+}
+
+/* Fills o from a checkpoint's meta text, for --resume. 0, or -1 with err set. */
+static int options_from_meta(options *o, const char *meta, char *store, size_t storen, char *err, size_t errlen)
+{
+    static const char *keys[] = {"model", "optim", "schedule", "data", "hidden", "layers", "bidirectional", "lr",
+                                 "momentum", "weight_decay", "clip", "dropout", "batch", "iters", "epochs", "seed"};
+    char v[16][512];
+    for (int i = 0; i < 16; i++)
+        if (!nn_meta_get(meta, keys[i], v[i], sizeof v[i])) {
+            snprintf(err, errlen, "it lacks the '%s' setting (was it written by 'train' of this version?)", keys[i]);
+            return -1;
+        }
+    /* the strings live in `store`, which outlives o */
+    snprintf(store, storen, "%s%c%s%c%s%c%s", v[0], 0, v[1], 0, v[2], 0, v[3]);
+    o->model = store;
+    o->optim = o->model + strlen(o->model) + 1;
+    o->schedule = o->optim + strlen(o->optim) + 1;
+    o->data = o->schedule + strlen(o->schedule) + 1;
+    if (!*o->data) o->data = NULL;
+    o->hidden = atol(v[4]);
+    o->layers = atol(v[5]);
+    o->bidirectional = atoi(v[6]);
+    o->lr = atof(v[7]);
+    o->momentum = atof(v[8]);
+    o->weight_decay = atof(v[9]);
+    o->clip = atof(v[10]);
+    o->dropout = atof(v[11]);
+    o->batch = atol(v[12]);
+    o->iters = atol(v[13]);
+    o->epochs = atol(v[14]);
+    o->seed = strtoull(v[15], NULL, 10);
+    o->have_iters = o->epochs == 0;
+    return 0;
 }
 
 static int cmd_train(int argc, char **argv)
 {
-    options o = {.model = "seed", .optim = "sgd", .schedule = "constant", .hidden = 128, .layers = 1, .iters = 100000, .batch = 1, .lr = 0.005,
-                 .seed = 1, .save = "rnn_names.ckpt"};
+    options o = {.model = "seed", .optim = "sgd", .schedule = "constant", .hidden = 128, .layers = 1, .iters = 100000,
+                 .batch = 1, .lr = 0.005, .seed = 1};
     int rc = parse("train", argc, argv, 2, &o, NULL, NULL, usage_train,
-                   " data model hidden layers bidirectional dropout optim lr momentum weight-decay iters epochs batch clip schedule seed save save-every quiet ");
+                   " data model hidden layers bidirectional dropout optim lr momentum weight-decay iters epochs batch clip"
+                   " schedule seed save save-every quiet resume ");
     if (rc) return rc == 1 ? 0 : rc;
+    char err[1024], store[2048];
+    nn_ckpt *ck = NULL;
+    names_train_state resume_state;
+    if (o.resume) {
+        /* the run's settings come from the checkpoint; only where and how often to save may change */
+        if (o.n_given > 0)
+            return bad("train", "--resume takes every setting from the checkpoint; besides it give only --save, "
+                                "--save-every or --quiet%s%s", "", "");
+        if (nn_ckpt_open(o.resume, &ck, err, sizeof err) != NN_OK) {
+            fprintf(stderr, PROG " train: %s\n", err);
+            return 1;
+        }
+        if (options_from_meta(&o, nn_ckpt_meta(ck), store, sizeof store, err, sizeof err) != 0 ||
+            names_train_state_parse(&resume_state, nn_ckpt_meta(ck)) != 0) {
+            fprintf(stderr, PROG " train: cannot resume from %s: %s\n", o.resume,
+                    err[0] ? err : "its training state is missing or malformed");
+            nn_ckpt_close(ck);
+            return 1;
+        }
+        if (!o.save) o.save = o.resume;
+    }
+    if (!o.save) o.save = "rnn_names.ckpt";
     names_kind kind;
     if (names_kind_parse(o.model, &kind) != 0) return bad("train", "--model must be seed, elman, gru or lstm, got '%s'%s", o.model, "");
     if (strcmp(o.optim, "sgd") && strcmp(o.optim, "adam")) return bad("train", "--optim must be sgd or adam, got '%s'%s", o.optim, "");
@@ -285,51 +361,60 @@ static int cmd_train(int argc, char **argv)
         return bad("train", "--layers, --bidirectional and --dropout are for elman, gru and lstm, not %s%s", o.model, "");
     if (strcmp(o.schedule, "constant") && strcmp(o.schedule, "cosine"))
         return bad("train", "--schedule must be constant or cosine, got '%s'%s", o.schedule, "");
-    if (o.epochs && o.have_iters) return bad("train", "give --iters or --epochs, not both%s%s", "", "");
-    if (!o.data && !o.have_iters) o.iters = 20000;
+    if (o.epochs && o.have_iters && !o.resume) return bad("train", "give --iters or --epochs, not both%s%s", "", "");
+    if (!o.data && !o.have_iters && !o.epochs) o.iters = 20000;
 
-    char err[1024];
     names_data d;
     if (load_data(&d, o.data, err, sizeof err) != 0) {
         fprintf(stderr, PROG " train: %s\n", err);
+        nn_ckpt_close(ck);
         return 1;
     }
     ag_rng rng;
     ag_rng_seed(&rng, o.seed);
     names_model m;
     if (names_model_init(&m, kind, (int)o.hidden, (int)o.layers, o.bidirectional, d.n_classes, d.classes, &rng) != 0) {
-        fprintf(stderr, PROG " train: out of memory building the model\n");
+        fprintf(stderr, PROG " train: cannot build the model (out of memory, or a bad size in the checkpoint)\n");
         names_free(&d);
+        nn_ckpt_close(ck);
         return 1;
     }
-    fprintf(stderr, "model: %s, hidden %ld, %ld parameters; %s lr %g, batch %ld, %s %ld\n", o.model, o.hidden,
-            nn_params_numel(&m.ps), o.optim, o.lr, o.batch, o.epochs ? "epochs" : "names", o.epochs ? o.epochs : o.iters);
     names_train_opts to = {.optim = !strcmp(o.optim, "adam"), .lr = o.lr, .momentum = o.momentum,
                            .weight_decay = o.weight_decay, .clip = o.clip, .iters = o.epochs ? 0 : o.iters,
                            .epochs = (int)o.epochs, .batch = (int)o.batch, .seed = o.seed,
                            .cosine = !strcmp(o.schedule, "cosine"), .dropout = o.dropout,
-                           .progress = o.quiet ? NULL : stderr};
+                           .progress = o.quiet ? NULL : stderr, .resume = o.resume ? &resume_state : NULL};
     names_train_result tr = {0};
     names_eval ev = {0};
     nn_optim opt = {0};
     char meta[4096];
-    names_model_meta(&m, meta, sizeof meta);
-    size_t k = strlen(meta);
-    snprintf(meta + k, sizeof meta - k, "data=%s\noptim=%s\nlr=%g\nschedule=%s\ndropout=%g\nbatch=%ld\nseed=%llu\n",
-             o.data ? o.data : "", o.optim, o.lr, o.schedule, o.dropout, o.batch, o.seed);
+    run_meta(&o, &m, meta, sizeof meta);
     saver sv = {o.save, meta, &m, &opt};
     to.save_every = o.save_every;
     to.save = save_now;
     to.save_ud = &sv;
     rc = 1;
-    if (names_optim_init(&opt, &m, &to, err, sizeof err) != 0 || names_train(&m, &opt, &d, &to, &tr, err, sizeof err) != 0) {
+    if (names_optim_init(&opt, &m, &to, err, sizeof err) != 0) {
+        fprintf(stderr, PROG " train: %s\n", err);
+        goto out;
+    }
+    if (ck) { /* parameters and optimizer state, all checked before any is copied */
+        if (nn_ckpt_load(ck, &m.ps, &opt, err, sizeof err) != NN_OK) {
+            fprintf(stderr, PROG " train: cannot resume: %s\n", err);
+            goto out;
+        }
+        fprintf(stderr, "resuming %s after %ld names\n", o.resume, resume_state.names_seen);
+    }
+    fprintf(stderr, "model: %s, hidden %ld, %ld parameters; %s lr %g, batch %ld, %s %ld\n", o.model, o.hidden,
+            nn_params_numel(&m.ps), o.optim, o.lr, o.batch, o.epochs ? "epochs" : "names", o.epochs ? o.epochs : o.iters);
+    if (names_train(&m, &opt, &d, &to, &tr, err, sizeof err) != 0) {
         fprintf(stderr, PROG " train: %s\n", err);
         if (tr.saved_at >= 0)
             fprintf(stderr, PROG " train: the last good checkpoint, after %ld names, is kept in %s\n", tr.saved_at, o.save);
         goto out;
     }
     char base[4096], path[4200];
-    if (save_now(&sv, tr.names_seen, err, sizeof err) != 0) {
+    if (save_now(&sv, &tr.end, err, sizeof err) != 0) {
         fprintf(stderr, PROG " train: %s\n", err);
         goto out;
     }
@@ -369,6 +454,7 @@ out:
     nn_optim_free(&opt);
     names_model_free(&m);
     names_free(&d);
+    nn_ckpt_close(ck);
     return rc;
 }
 

@@ -1,5 +1,6 @@
 /* names_train.c -- the training loop, evaluation and prediction. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +18,62 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void progress(FILE *f, int tty, long seen, long total, double t0, double loss, int final)
+static void progress(FILE *f, int tty, long seen, long first, long total, double t0, double loss, int final)
 {
-    double dt = now() - t0, rate = dt > 0 ? seen / dt : 0, left = rate > 0 ? (total - seen) / rate : 0;
+    double dt = now() - t0, rate = dt > 0 ? (seen - first) / dt : 0, left = rate > 0 ? (total - seen) / rate : 0;
     fprintf(f, "%strain: %ld/%ld names (%3.0f%%)  %.0f names/s  loss %.4f  %s %.0fs%s", tty ? "\r" : "", seen, total,
             100.0 * seen / total, rate, loss, final ? "took" : "left", final ? dt : left, tty && !final ? "" : "\n");
     fflush(f);
+}
+
+void names_train_state_init(names_train_state *st, uint64_t seed)
+{
+    memset(st, 0, sizeof *st);
+    ag_rng_seed(&st->rng, seed ^ 0x5eed);
+    ag_rng_seed(&st->drop, seed ^ 0xd209);
+    st->epoch_rng = st->rng;
+    st->pos = -1; /* no epoch shuffled yet */
+}
+
+void names_train_state_meta(const names_train_state *st, char *buf, size_t n)
+{
+    snprintf(buf, n,
+             "state.names_seen=%ld\nstate.steps=%ld\nstate.rng=%llu\nstate.drop=%llu\nstate.epoch_rng=%llu\n"
+             "state.pos=%ld\n",
+             st->names_seen, st->steps, (unsigned long long)st->rng.state, (unsigned long long)st->drop.state,
+             (unsigned long long)st->epoch_rng.state, st->pos);
+}
+
+static int meta_number(const char *meta, const char *key, int is_unsigned, void *out)
+{
+    char v[32], *end;
+    if (!nn_meta_get(meta, key, v, sizeof v) || !v[0]) return -1;
+    errno = 0;
+    if (is_unsigned) *(uint64_t *)out = strtoull(v, &end, 10);
+    else *(long *)out = strtol(v, &end, 10);
+    return *end || errno ? -1 : 0;
+}
+
+int names_train_state_parse(names_train_state *st, const char *meta)
+{
+    memset(st, 0, sizeof *st);
+    if (meta_number(meta, "state.names_seen", 0, &st->names_seen) || meta_number(meta, "state.steps", 0, &st->steps) ||
+        meta_number(meta, "state.rng", 1, &st->rng.state) || meta_number(meta, "state.drop", 1, &st->drop.state) ||
+        meta_number(meta, "state.epoch_rng", 1, &st->epoch_rng.state) || meta_number(meta, "state.pos", 0, &st->pos) ||
+        st->names_seen < 0 || st->steps < 0)
+        return -1;
+    return 0;
+}
+
+/* order := a fresh shuffle of 0..n-1 drawn from rng (the same rng state, the same order) */
+static void shuffle(int *order, int n, ag_rng *rng)
+{
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = ag_rng_below(rng, i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
 }
 
 int names_optim_init(nn_optim *opt, names_model *m, const names_train_opts *o, char *err, size_t errlen)
@@ -54,33 +105,43 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
         rc = -1;
         goto done;
     }
-    ag_rng rng, drop_rng;
-    ag_rng_seed(&rng, o->seed ^ 0x5eed);
-    ag_rng_seed(&drop_rng, o->seed ^ 0xd209);
+    names_train_state st;
+    if (o->resume) st = *o->resume;
+    else names_train_state_init(&st, o->seed);
+    if (o->epochs > 0 && st.pos >= 0) { /* resuming inside an epoch: its order again */
+        ag_rng again = st.epoch_rng;
+        shuffle(order, d->n_train, &again);
+        if (st.pos > d->n_train) {
+            snprintf(err, errlen, "cannot resume: position %ld is past the %d training names", st.pos, d->n_train);
+            rc = -1;
+            goto done;
+        }
+    }
+    r->names_seen = st.names_seen;
+    r->steps = st.steps;
     m->dropout = o->dropout;
-    m->drop_rng = o->dropout > 0 ? &drop_rng : NULL;
-    for (int i = 0; i < d->n_train; i++) order[i] = i;
-    long every = total / CURVE_POINTS > 0 ? total / CURVE_POINTS : 1, stretch_n = 0, pos = d->n_train;
+    m->drop_rng = o->dropout > 0 ? &st.drop : NULL;
+    long every = total / CURVE_POINTS > 0 ? total / CURVE_POINTS : 1, stretch_n = 0, first = r->names_seen;
     double stretch_loss = 0, loss_sum = 0, t0 = now(), last_print = t0, recent = 0;
     int tty = o->progress && isatty(fileno(o->progress)), decile = 0;
     while (r->names_seen < total) {
         int n = (int)(total - r->names_seen < B ? total - r->names_seen : B);
+        names_train_state before = st; /* what a save made during this step records */
+        before.names_seen = r->names_seen;
+        before.steps = r->steps;
         for (int b = 0; b < n; b++) {
             const names_item *it;
             if (o->epochs > 0) { /* shuffled passes over every training name */
-                if (pos == d->n_train) {
-                    for (int i = d->n_train - 1; i > 0; i--) {
-                        int j = ag_rng_below(&rng, i + 1), t = order[i];
-                        order[i] = order[j];
-                        order[j] = t;
-                    }
-                    pos = 0;
+                if (st.pos < 0 || st.pos == d->n_train) {
+                    st.epoch_rng = st.rng;
+                    shuffle(order, d->n_train, &st.rng);
+                    st.pos = 0;
                 }
-                it = &d->train[order[pos++]];
+                it = &d->train[order[st.pos++]];
             } else { /* the tutorial: a language uniformly, then one of its names */
-                int c = ag_rng_below(&rng, d->n_classes);
+                int c = ag_rng_below(&st.rng, d->n_classes);
                 int lo = d->class_start[c], cnt = d->class_start[c + 1] - lo;
-                it = &d->train[d->by_class[lo + ag_rng_below(&rng, cnt)]];
+                it = &d->train[d->by_class[lo + ag_rng_below(&st.rng, cnt)]];
             }
             batch[b] = it;
             targets[b] = it->label;
@@ -115,7 +176,7 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
         /* A periodic save is made here, before the update: these parameters have just given a
          * finite loss and gradient, so the file always holds a state known to be good. */
         if (o->save && o->save_every > 0 && (r->names_seen + n) / o->save_every != r->names_seen / o->save_every) {
-            if (o->save(o->save_ud, r->names_seen, err, errlen) != 0) {
+            if (o->save(o->save_ud, &before, err, errlen) != 0) {
                 rc = -1;
                 goto done;
             }
@@ -147,16 +208,19 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
             double t = now();
             int dec = (int)(10 * r->names_seen / total);
             if (r->names_seen < total && (tty ? t - last_print > 0.25 : dec > decile)) {
-                progress(o->progress, tty, r->names_seen, total, t0, recent, 0);
+                progress(o->progress, tty, r->names_seen, first, total, t0, recent, 0);
                 last_print = t;
                 decile = dec;
             }
         }
     }
     r->seconds = now() - t0;
-    r->names_per_s = r->seconds > 0 ? r->names_seen / r->seconds : 0;
-    r->mean_loss = r->names_seen ? loss_sum / r->names_seen : 0;
-    if (o->progress) progress(o->progress, tty, r->names_seen, total, t0, recent, 1);
+    r->names_per_s = r->seconds > 0 ? (r->names_seen - first) / r->seconds : 0;
+    r->mean_loss = r->names_seen > first ? loss_sum / (r->names_seen - first) : 0;
+    r->end = st;
+    r->end.names_seen = r->names_seen;
+    r->end.steps = r->steps;
+    if (o->progress) progress(o->progress, tty, r->names_seen, first, total, t0, recent, 1);
 done:
     m->drop_rng = NULL; /* evaluation from here on */
     ag_tape_free(tape);

@@ -7,6 +7,16 @@
 
 #include "names_model.h"
 
+/* Where a run is: everything besides the parameters and the optimizer that a resumed run
+ * needs to continue exactly as if it had never stopped. */
+typedef struct {
+    long names_seen, steps;
+    ag_rng rng;              /* draws names (tutorial sampling) or shuffles (epochs) */
+    ag_rng drop;             /* dropout masks */
+    ag_rng epoch_rng;        /* rng as it was when the current epoch was shuffled */
+    long pos;                /* next index into the current epoch's order (epochs) */
+} names_train_state;
+
 typedef struct {
     int optim;               /* 0 SGD, 1 Adam */
     double lr, momentum, weight_decay, clip; /* clip <= 0: no clipping */
@@ -20,18 +30,28 @@ typedef struct {
     long save_every;         /* call save() each time the names seen pass a multiple of this (0:
                                 never), just before the update: the saved parameters are ones
                                 that gave a finite loss and gradient */
-    int (*save)(void *ud, long names_seen, char *err, size_t errlen); /* 0 ok */
+    int (*save)(void *ud, const names_train_state *st, char *err, size_t errlen); /* 0 ok */
     void *save_ud;
+    const names_train_state *resume; /* continue from here (NULL: a fresh run) */
 } names_train_opts;
 
 typedef struct {
     long names_seen;
     long saved_at;           /* names seen at the last successful save() (-1: none) */
     long steps;
+    names_train_state end;   /* the state after the last step, for the final checkpoint */
     double seconds, names_per_s, mean_loss;
     int n_points;            /* the loss curve: mean loss over each stretch of names */
     double *curve_x, *curve_y; /* owned; free with names_train_result_free */
 } names_train_result;
+
+/* A fresh run's starting state for a seed. */
+void names_train_state_init(names_train_state *st, uint64_t seed);
+
+/* The state as meta text ("state.rng=...\n" ...), and back; 0, or -1 when a key is
+ * missing or malformed. */
+void names_train_state_meta(const names_train_state *st, char *buf, size_t n);
+int names_train_state_parse(names_train_state *st, const char *meta);
 
 /* The optimizer o asks for, over m's parameters. 0, or -1 with err set. */
 int names_optim_init(nn_optim *opt, names_model *m, const names_train_opts *o, char *err, size_t errlen);
