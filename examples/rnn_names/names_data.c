@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "names_data.h"
 #include "nn.h"
@@ -169,18 +170,27 @@ static int load_file(builder *b, int label, const char *path, char *err, size_t 
 {
     FILE *f = fopen(path, "rb");
     if (!f) return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = malloc(NAMES_MAX_FILE + 1);
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return fail(err, errlen, "%s: read error (not a regular file)", path);
+    }
+    if (st.st_size > NAMES_MAX_FILE) {
+        fclose(f);
+        return fail(err, errlen, "%s: larger than %d MiB, refusing", path, NAMES_MAX_FILE >> 20);
+    }
+    size_t size = (size_t)st.st_size;
+    char *buf = malloc(size + 1);
     if (!buf) {
         fclose(f);
         return fail(err, errlen, "out of memory");
     }
-    size_t len = fread(buf, 1, NAMES_MAX_FILE + 1, f);
-    int rd_err = ferror(f);
+    size_t len = fread(buf, 1, size, f);
+    int rd_err = ferror(f) || len != size;
     fclose(f);
     int rc = 0;
     const char *nul = memchr(buf, 0, len);
-    if (rd_err) rc = fail(err, errlen, "%s: read error (is it a directory?)", path);
-    else if (len > NAMES_MAX_FILE) rc = fail(err, errlen, "%s: larger than %d MiB, refusing", path, NAMES_MAX_FILE >> 20);
+    if (rd_err) rc = fail(err, errlen, "%s: read error", path);
     else if (nul) rc = fail(err, errlen, "%s: binary file (NUL byte at offset %zu), refusing", path, (size_t)(nul - buf));
     else {
         b->source = path;
