@@ -14,7 +14,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "names_model.h"
+#include <math.h>
+
+#include "names_train.h"
 
 static const char *full_data; /* argv[1], or NULL */
 static char dir[64];
@@ -269,6 +271,30 @@ static void classifier_padding(void **state)
     names_free(&d);
 }
 
+/* The check that stops training names the first parameter with a NaN or Inf, in the
+ * gradients or in the values. */
+static void nonfinite_is_named(void **state)
+{
+    (void)state;
+    names_data d;
+    char err[256];
+    assert_int_equal(names_load_sample(&d, NULL, err, sizeof err), 0);
+    ag_rng r;
+    ag_rng_seed(&r, 3);
+    names_model m;
+    assert_int_equal(names_model_init(&m, NAMES_GRU, 8, 1, 0, d.n_classes, d.classes, &r), 0);
+    assert_null(names_first_nonfinite(&m, 1));
+    assert_null(names_first_nonfinite(&m, 0));
+    ag_tensor *w = nn_params_get(&m.ps, "rnn.weight_hh_l0");
+    w->grad[5] = NAN;
+    assert_string_equal(names_first_nonfinite(&m, 1), "rnn.weight_hh_l0");
+    assert_null(names_first_nonfinite(&m, 0));
+    nn_params_get(&m.ps, "head.bias")->data[0] = INFINITY;
+    assert_string_equal(names_first_nonfinite(&m, 0), "head.bias");
+    names_model_free(&m);
+    names_free(&d);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -292,6 +318,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(builtin_sample),
         cmocka_unit_test(full_data_split),
         cmocka_unit_test(classifier_padding),
+        cmocka_unit_test(nonfinite_is_named),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

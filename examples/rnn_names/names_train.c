@@ -76,6 +76,16 @@ static void shuffle(int *order, int n, ag_rng *rng)
     }
 }
 
+const char *names_first_nonfinite(const names_model *m, int grads)
+{
+    for (int i = 0; i < m->ps.n; i++) {
+        const ag_float *v = grads ? m->ps.p[i]->grad : m->ps.p[i]->data;
+        for (int k = 0; k < m->ps.p[i]->size; k++)
+            if (!isfinite(v[k])) return m->ps.p[i]->name;
+    }
+    return NULL;
+}
+
 int names_optim_init(nn_optim *opt, names_model *m, const names_train_opts *o, char *err, size_t errlen)
 {
     nn_status s = o->optim ? nn_adam_init(opt, &m->ps, o->lr, 0.9, 0.999, 1e-8, o->weight_decay)
@@ -157,13 +167,7 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
         }
         double l = loss->data[0];
         r->steps++;
-        const char *tensor = NULL; /* a parameter whose gradient is not finite */
-        for (int i = 0; i < m->ps.n && isfinite(l) && !tensor; i++)
-            for (int k = 0; k < m->ps.p[i]->size; k++)
-                if (!isfinite(m->ps.p[i]->grad[k])) {
-                    tensor = m->ps.p[i]->name;
-                    break;
-                }
+        const char *tensor = isfinite(l) ? names_first_nonfinite(m, 1) : NULL;
         if (!isfinite(l) || tensor) {
             char what[128];
             if (tensor) snprintf(what, sizeof what, "the gradient of '%s' has a NaN or Inf", tensor);
@@ -185,14 +189,13 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
         if (o->clip > 0) nn_clip_grad_norm(&m->ps, o->clip);
         if (o->cosine) opt->lr = o->lr * 0.5 * (1 + cos(3.14159265358979 * (double)r->names_seen / (double)total));
         nn_optim_step(opt);
-        for (int i = 0; i < m->ps.n; i++) /* an update can overflow even when the gradient is finite */
-            for (int k = 0; k < m->ps.p[i]->size; k++)
-                if (!isfinite(m->ps.p[i]->data[k])) {
-                    snprintf(err, errlen, "step %ld (after %ld names): the update made '%s' NaN or infinite; stopped "
-                             "(lower --lr or set --clip)", r->steps, r->names_seen, m->ps.p[i]->name);
-                    rc = -1;
-                    goto done;
-                }
+        const char *overflow = names_first_nonfinite(m, 0); /* an update can overflow on finite gradients */
+        if (overflow) {
+            snprintf(err, errlen, "step %ld (after %ld names): the update made '%s' NaN or infinite; stopped "
+                     "(lower --lr or set --clip)", r->steps, r->names_seen, overflow);
+            rc = -1;
+            goto done;
+        }
         r->names_seen += n;
         loss_sum += l * n;
         stretch_loss += l * n;

@@ -53,6 +53,10 @@ void names_train_state_init(names_train_state *st, uint64_t seed);
 void names_train_state_meta(const names_train_state *st, char *buf, size_t n);
 int names_train_state_parse(names_train_state *st, const char *meta);
 
+/* The name of the first parameter whose gradient (grads != 0) or value (grads == 0)
+ * holds a NaN or an Inf, or NULL when all are finite. */
+const char *names_first_nonfinite(const names_model *m, int grads);
+
 /* The optimizer o asks for, over m's parameters. 0, or -1 with err set. */
 int names_optim_init(nn_optim *opt, names_model *m, const names_train_opts *o, char *err, size_t errlen);
 
