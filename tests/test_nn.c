@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "counting_alloc.h"
 #include "nn.h"
 
 static void registry(void **state)
@@ -288,24 +289,6 @@ static void dropout(void **state)
  * message, nothing leaks (every allocation is freed; ASan checks the rest in the
  * sanitizer build), and the parameters and optimizer state are exactly as before. */
 
-typedef struct {
-    long allocs, frees, fail_at; /* fail_at < 0: never */
-} budget;
-
-static void *budget_alloc(size_t n, void *ud)
-{
-    budget *b = ud;
-    if (b->fail_at >= 0 && b->allocs >= b->fail_at) return NULL;
-    b->allocs++;
-    return malloc(n);
-}
-
-static void budget_free(void *p, void *ud)
-{
-    ((budget *)ud)->frees++;
-    free(p);
-}
-
 static ag_status gru_step(ag_tape *t, nn_rnn *g, nn_linear *head, nn_params *ps, nn_optim *o)
 {
     ag_rng r;
@@ -342,12 +325,12 @@ static void training_step_allocation_failures(void **state)
     for (int i = 0, k = 0; i < ps.n; i++)
         for (int j = 0; j < ps.p[i]->size; j++) before[k++] = ps.p[i]->data[j];
     memcpy(opt_before, o.state, (size_t)o.state_len * sizeof(float));
-    budget b = {0, 0, -1};
-    ag_set_allocator(&(ag_allocator){budget_alloc, budget_free, &b});
+    counter b = {0, 0, -1};
+    ag_set_allocator(&(ag_allocator){count_alloc, count_free, &b});
     int failures = 0;
     for (long k = 0;; k++) {
         b.allocs = b.frees = 0;
-        b.fail_at = k;
+        b.fail_after = k;
         ag_tape *t = ag_tape_new();
         ag_status s = t ? gru_step(t, &g, &head, &ps, &o) : AG_ENOMEM;
         if (t && s != AG_OK) assert_non_null(strstr(ag_tape_error(t), "out of memory"));

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "ag.h"
+#include "counting_alloc.h"
 
 /* A tensor used twice sums both paths: y = a*x + b*x at a=2, b=3 gives dy/dx = 5.
  * All values are small integers, exact in float: the checks are exact. */
@@ -102,28 +103,6 @@ static void reset_releases_and_reuses(void **state)
     assert_int_equal(ag_tape_bytes(t), used); /* same step, same bytes, same chunks */
     ag_param_free(x);
     ag_tape_free(t);
-}
-
-/* ---- a counting, failing allocator ---- */
-
-typedef struct {
-    long allocs, frees;
-    long fail_after; /* allocations allowed before they fail; < 0 = never fail */
-} counter;
-
-static void *count_alloc(size_t n, void *ud)
-{
-    counter *c = ud;
-    if (c->fail_after >= 0 && c->allocs >= c->fail_after) return NULL;
-    c->allocs++;
-    return malloc(n);
-}
-
-static void count_free(void *p, void *ud)
-{
-    counter *c = ud;
-    c->frees++;
-    free(p);
 }
 
 /* One step of the tutorial's model: combined = cat(x, h), h' = i2h(combined),
