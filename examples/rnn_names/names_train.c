@@ -80,8 +80,10 @@ const char *names_first_nonfinite(const names_model *m, int grads)
 {
     for (int i = 0; i < m->ps.n; i++) {
         const ag_float *v = grads ? m->ps.p[i]->grad : m->ps.p[i]->data;
-        for (int k = 0; k < m->ps.p[i]->size; k++)
-            if (!isfinite(v[k])) return m->ps.p[i]->name;
+        /* v - v is 0 for a finite value and NaN otherwise: one sum checks the tensor */
+        ag_float z = 0;
+        for (int k = 0; k < m->ps.p[i]->size; k++) z += v[k] - v[k];
+        if (z != 0) return m->ps.p[i]->name;
     }
     return NULL;
 }
