@@ -42,29 +42,47 @@ nn_status nn_adam_init(nn_optim *o, nn_params *ps, double lr, double beta1, doub
     return s;
 }
 
+#ifdef AG_DOUBLE
+#define SQRT sqrt
+#else
+#define SQRT sqrtf
+#endif
+
+/* In ag_float arithmetic, as torch.optim does in float32, with one loop per case so the
+ * common ones (plain SGD above all) vectorise. */
 void nn_optim_step(nn_optim *o)
 {
     nn_params *ps = o->params;
     long numel = nn_params_numel(ps), at = 0;
     o->step++;
+    const ag_float lr = (ag_float)o->lr, wd = (ag_float)o->weight_decay, mom = (ag_float)o->momentum;
     /* Adam's bias corrections for this step */
-    double c1 = 1 - pow(o->beta1, (double)o->step), c2 = 1 - pow(o->beta2, (double)o->step);
+    const ag_float c1 = (ag_float)(1 - pow(o->beta1, (double)o->step)), c2 = (ag_float)(1 - pow(o->beta2, (double)o->step));
+    const ag_float b1 = (ag_float)o->beta1, b2 = (ag_float)o->beta2, eps = (ag_float)o->eps;
+    const ag_float one_b1 = (ag_float)(1 - o->beta1), one_b2 = (ag_float)(1 - o->beta2); /* exact before rounding */
     for (int i = 0; i < ps->n; i++) {
-        ag_tensor *p = ps->p[i];
-        for (int k = 0; k < p->size; k++, at++) {
-            double g = p->grad[k] + o->weight_decay * p->data[k];
-            if (o->kind == NN_SGD) {
-                /* buf = momentum * buf + g (buf starts at 0, so the first buf is g); p -= lr buf */
-                if (o->momentum != 0) g = o->state[at] = (ag_float)(o->momentum * o->state[at] + g);
-                p->data[k] -= (ag_float)(o->lr * g);
-            } else {
-                ag_float *m = o->state + at, *v = o->state + numel + at;
-                *m = (ag_float)(o->beta1 * *m + (1 - o->beta1) * g);
-                *v = (ag_float)(o->beta2 * *v + (1 - o->beta2) * g * g);
-                double mhat = *m / c1, vhat = *v / c2;
-                p->data[k] -= (ag_float)(o->lr * mhat / (sqrt(vhat) + o->eps));
+        ag_float *p = ps->p[i]->data;
+        const ag_float *g = ps->p[i]->grad;
+        int n = ps->p[i]->size;
+        if (o->kind == NN_SGD && mom == 0 && wd == 0) { /* p -= lr g */
+            for (int k = 0; k < n; k++) p[k] -= lr * g[k];
+        } else if (o->kind == NN_SGD) { /* d = g + wd p; buf = mom buf + d (buf starts at 0); p -= lr buf */
+            ag_float *buf = o->state + at;
+            for (int k = 0; k < n; k++) {
+                ag_float d = g[k] + wd * p[k];
+                if (mom != 0) d = buf[k] = mom * buf[k] + d;
+                p[k] -= lr * d;
+            }
+        } else { /* Adam */
+            ag_float *m = o->state + at, *v = o->state + numel + at;
+            for (int k = 0; k < n; k++) {
+                ag_float d = g[k] + wd * p[k];
+                m[k] = b1 * m[k] + one_b1 * d;
+                v[k] = b2 * v[k] + one_b2 * d * d;
+                p[k] -= lr * (m[k] / c1) / (SQRT(v[k] / c2) + eps);
             }
         }
+        at += n;
     }
 }
 
