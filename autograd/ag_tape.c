@@ -342,7 +342,7 @@ ag_status ag_backward_seed(ag_tape *t, ag_tensor *out, const ag_float *seed)
     for (int i = 0; i < out->size; i++) g[i] += seed ? seed[i] : 1;
     /* The tape is in creation order, so reverse order is a valid reverse topological
      * order; nodes that do not lead to `out` have no gradient and are skipped. */
-    for (ag_node *n = out->grad_fn ? out->grad_fn : NULL; n; n = n->prev) {
+    for (ag_node *n = out->grad_fn; n; n = n->prev) {
         if (!n->out->grad) continue;
         if (!backward_node(t, n)) return t->status;
     }

@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names_cli.h"
 #include "names_plot.h"
 #include "names_train.h"
 
-#define PROG "rnn_names"
 
 static const char *usage_main =
     "usage: " PROG " <command> [options]\n"
@@ -93,114 +93,6 @@ static const char *usage_dot =
     "--target (default: the predicted language). --stats adds each node's value and\n"
     "gradient norm, min and max, and marks NaN or Inf in red. When Graphviz's dot is\n"
     "installed, graph.svg is written next to graph.dot.\n";
-
-/* ---- option parsing ---- */
-
-typedef struct {
-    const char *data, *load, *save, *out, *target, *resume;
-    int n_given; /* options given other than save, save-every, quiet and resume */
-    const char *model, *optim, *schedule;
-    long hidden, layers, iters, epochs, batch, save_every;
-    double lr, momentum, weight_decay, clip, dropout;
-    unsigned long long seed;
-    int quiet, stats, bidirectional, have_iters;
-} options;
-
-static int bad(const char *cmd, const char *fmt, const char *a, const char *b)
-{
-    fprintf(stderr, PROG " %s: ", cmd);
-    fprintf(stderr, fmt, a, b);
-    fprintf(stderr, " (see '" PROG " %s --help')\n", cmd);
-    return 2;
-}
-
-static int parse_long(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi) {
-        char range[64];
-        snprintf(range, sizeof range, "a whole number from %ld to %ld", lo, hi);
-        fprintf(stderr, PROG " %s: %s expects %s, got '%s'\n", cmd, flag, range, s);
-        return 2;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !(v >= lo && v <= hi)) {
-        fprintf(stderr, PROG " %s: %s expects a number from %g to %g, got '%s'\n", cmd, flag, lo, hi, s);
-        return 2;
-    }
-    *out = v;
-    return 0;
-}
-
-/* Parses argv[first..] into o; positional arguments go to pos (if allowed). 0, 1 (help
- * shown) or 2 (usage error, message printed). */
-static int parse(const char *cmd, int argc, char **argv, int first, options *o, const char **pos, int *npos,
-                 const char *usage, const char *allowed)
-{
-    for (int i = first; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage, stdout);
-            return 1;
-        }
-        if (!strcmp(a, "-o")) a = "--out";
-        if (strncmp(a, "--", 2) != 0 || !strcmp(a, "--")) {
-            if (!strcmp(a, "--")) a = ++i < argc ? argv[i] : NULL;
-            if (!a) break;
-            if (!pos) return bad(cmd, "unexpected argument '%s'%s", a, "");
-            pos[(*npos)++] = a;
-            continue;
-        }
-        char key[40];
-        snprintf(key, sizeof key, " %s ", a + 2);
-        if (!strstr(allowed, key)) return bad(cmd, "unknown option '%s'%s", a, "");
-        if (!strstr(" save save-every quiet resume ", key)) o->n_given++;
-        if (!strcmp(a, "--quiet") || !strcmp(a, "--stats") || !strcmp(a, "--bidirectional")) {
-            *(a[2] == 'q' ? &o->quiet : a[2] == 's' ? &o->stats : &o->bidirectional) = 1;
-            continue;
-        }
-        if (i + 1 >= argc) return bad(cmd, "option '%s' needs a value%s", a, "");
-        const char *v = argv[++i];
-        int rc = 0;
-        if (!strcmp(a, "--data")) o->data = v;
-        else if (!strcmp(a, "--load")) o->load = v;
-        else if (!strcmp(a, "--save")) o->save = v;
-        else if (!strcmp(a, "--resume")) o->resume = v;
-        else if (!strcmp(a, "--out")) o->out = v;
-        else if (!strcmp(a, "--target")) o->target = v;
-        else if (!strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--optim")) o->optim = v;
-        else if (!strcmp(a, "--schedule")) o->schedule = v;
-        else if (!strcmp(a, "--hidden")) rc = parse_long(cmd, a, v, 1, 4096, &o->hidden);
-        else if (!strcmp(a, "--layers")) rc = parse_long(cmd, a, v, 1, 4, &o->layers);
-        else if (!strcmp(a, "--dropout")) rc = parse_double(cmd, a, v, 0, 0.95, &o->dropout);
-        else if (!strcmp(a, "--iters")) rc = parse_long(cmd, a, v, 1, 2000000000L, &o->iters), o->have_iters = 1;
-        else if (!strcmp(a, "--epochs")) rc = parse_long(cmd, a, v, 1, 100000, &o->epochs);
-        else if (!strcmp(a, "--save-every")) rc = parse_long(cmd, a, v, 1, 2000000000L, &o->save_every);
-        else if (!strcmp(a, "--batch")) rc = parse_long(cmd, a, v, 1, 65536, &o->batch);
-        else if (!strcmp(a, "--lr")) rc = parse_double(cmd, a, v, 1e-12, 1e3, &o->lr);
-        else if (!strcmp(a, "--momentum")) rc = parse_double(cmd, a, v, 0, 0.9999, &o->momentum);
-        else if (!strcmp(a, "--weight-decay")) rc = parse_double(cmd, a, v, 0, 1e3, &o->weight_decay);
-        else if (!strcmp(a, "--clip")) rc = parse_double(cmd, a, v, 1e-9, 1e9, &o->clip);
-        else if (!strcmp(a, "--seed")) {
-            long s;
-            rc = parse_long(cmd, a, v, 0, 2147483647L, &s);
-            o->seed = (unsigned long long)s;
-        }
-        if (rc) return rc;
-    }
-    return 0;
-}
 
 /* ---- data ---- */
 
@@ -328,9 +220,7 @@ static int cmd_train(int argc, char **argv)
 {
     options o = {.model = "seed", .optim = "sgd", .schedule = "constant", .hidden = 128, .layers = 1, .iters = 100000,
                  .batch = 1, .lr = 0.005, .seed = 1};
-    int rc = parse("train", argc, argv, 2, &o, NULL, NULL, usage_train,
-                   " data model hidden layers bidirectional dropout optim lr momentum weight-decay iters epochs batch clip"
-                   " schedule seed save save-every quiet resume ");
+    int rc = names_cli_parse("train", argc, argv, 2, &o, NULL, NULL, usage_train, names_cli_train_options);
     if (rc) return rc == 1 ? 0 : rc;
     char err[1024], store[2048];
     nn_ckpt *ck = NULL;
@@ -338,7 +228,7 @@ static int cmd_train(int argc, char **argv)
     if (o.resume) {
         /* the run's settings come from the checkpoint; only where and how often to save may change */
         if (o.n_given > 0)
-            return bad("train", "--resume takes every setting from the checkpoint; besides it give only --save, "
+            return names_cli_bad("train", "--resume takes every setting from the checkpoint; besides it give only --save, "
                                 "--save-every or --quiet%s%s", "", "");
         if (nn_ckpt_open(o.resume, &ck, err, sizeof err) != NN_OK) {
             fprintf(stderr, PROG " train: %s\n", err);
@@ -355,13 +245,13 @@ static int cmd_train(int argc, char **argv)
     }
     if (!o.save) o.save = "rnn_names.ckpt";
     names_kind kind;
-    if (names_kind_parse(o.model, &kind) != 0) return bad("train", "--model must be seed, elman, gru or lstm, got '%s'%s", o.model, "");
-    if (strcmp(o.optim, "sgd") && strcmp(o.optim, "adam")) return bad("train", "--optim must be sgd or adam, got '%s'%s", o.optim, "");
+    if (names_kind_parse(o.model, &kind) != 0) return names_cli_bad("train", "--model must be seed, elman, gru or lstm, got '%s'%s", o.model, "");
+    if (strcmp(o.optim, "sgd") && strcmp(o.optim, "adam")) return names_cli_bad("train", "--optim must be sgd or adam, got '%s'%s", o.optim, "");
     if (kind == NAMES_SEED && (o.layers != 1 || o.dropout > 0 || o.bidirectional))
-        return bad("train", "--layers, --bidirectional and --dropout are for elman, gru and lstm, not %s%s", o.model, "");
+        return names_cli_bad("train", "--layers, --bidirectional and --dropout are for elman, gru and lstm, not %s%s", o.model, "");
     if (strcmp(o.schedule, "constant") && strcmp(o.schedule, "cosine"))
-        return bad("train", "--schedule must be constant or cosine, got '%s'%s", o.schedule, "");
-    if (o.epochs && o.have_iters && !o.resume) return bad("train", "give --iters or --epochs, not both%s%s", "", "");
+        return names_cli_bad("train", "--schedule must be constant or cosine, got '%s'%s", o.schedule, "");
+    if (o.epochs && o.have_iters && !o.resume) return names_cli_bad("train", "give --iters or --epochs, not both%s%s", "", "");
     if (!o.data && !o.have_iters && !o.epochs) o.iters = 20000;
 
     names_data d;
@@ -484,9 +374,9 @@ static int load_model(const char *cmd, const char *path, names_model *m, char *d
 static int cmd_eval(int argc, char **argv)
 {
     options o = {0};
-    int rc = parse("eval", argc, argv, 2, &o, NULL, NULL, usage_eval, " load data ");
+    int rc = names_cli_parse("eval", argc, argv, 2, &o, NULL, NULL, usage_eval, names_cli_eval_options);
     if (rc) return rc == 1 ? 0 : rc;
-    if (!o.load) return bad("eval", "--load FILE is required%s%s", "", "");
+    if (!o.load) return names_cli_bad("eval", "--load FILE is required%s%s", "", "");
     names_model m;
     char trained_on[4096], err[1024];
     if (load_model("eval", o.load, &m, trained_on, sizeof trained_on)) return 1;
@@ -523,11 +413,11 @@ static int cmd_predict(int argc, char **argv)
     const char **names = calloc((size_t)argc, sizeof *names);
     int n = 0;
     if (!names) return 1;
-    int rc = parse("predict", argc, argv, 2, &o, names, &n, usage_predict, " load ");
+    int rc = names_cli_parse("predict", argc, argv, 2, &o, names, &n, usage_predict, names_cli_predict_options);
     if (rc || !o.load || n == 0) {
         free(names);
         if (rc) return rc == 1 ? 0 : rc;
-        return bad("predict", !o.load ? "--load FILE is required%s%s" : "give at least one NAME%s%s", "", "");
+        return names_cli_bad("predict", !o.load ? "--load FILE is required%s%s" : "give at least one NAME%s%s", "", "");
     }
     names_model m;
     if (load_model("predict", o.load, &m, NULL, 0)) {
@@ -600,8 +490,8 @@ static int cmd_dot(int argc, char **argv)
     int n = 0;
     const char **names = calloc((size_t)argc, sizeof *names);
     if (!names) return 1;
-    int rc = parse("dot", argc, argv, 2, &o, names, &n, usage_dot, " load out target stats ");
-    if (!rc && (!o.load || n != 1)) rc = bad("dot", !o.load ? "--load FILE is required%s%s" : "give exactly one NAME%s%s", "", "");
+    int rc = names_cli_parse("dot", argc, argv, 2, &o, names, &n, usage_dot, names_cli_dot_options);
+    if (!rc && (!o.load || n != 1)) rc = names_cli_bad("dot", !o.load ? "--load FILE is required%s%s" : "give exactly one NAME%s%s", "", "");
     pos[0] = n ? names[0] : NULL;
     free(names);
     if (rc) return rc == 1 ? 0 : rc;

@@ -1,14 +1,11 @@
-/* fuzz_cli.c -- libFuzzer target for rnn_names' command-line parser: the bytes, split
- * at NULs, are the arguments after the command, parsed for train, eval, predict and
- * dot. main.c is included so its static parser can be reached; nothing is run. */
-#define _POSIX_C_SOURCE 200809L
+/* fuzz_cli.c -- libFuzzer target for rnn_names' command-line parser (names_cli.c): the
+ * bytes, split at NULs, are the arguments after the command, parsed with the option
+ * lists of train, eval, predict and dot. Nothing is run. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#define main rnn_names_main
-#include "../../examples/rnn_names/main.c"
-#undef main
+#include "names_cli.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -26,14 +23,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     argv[argc] = NULL;
     static const char *cmds[] = {"train", "eval", "predict", "dot"};
-    static const char *allowed[] = {
-        " data model hidden layers bidirectional dropout optim lr momentum weight-decay iters epochs batch clip schedule seed save quiet ",
-        " load data ", " load ", " load out target stats "};
+    static const char *allowed[] = {names_cli_train_options, names_cli_eval_options, names_cli_predict_options,
+                                     names_cli_dot_options};
     for (int c = 0; c < 4; c++) {
         options o = {0};
         const char *pos[64];
         int n = 0;
-        parse(cmds[c], argc, argv, 2, &o, c >= 2 ? pos : NULL, &n, "", allowed[c]);
+        names_cli_parse(cmds[c], argc, argv, 2, &o, c >= 2 ? pos : NULL, &n, "", allowed[c]);
         if (n > argc) __builtin_trap();
     }
     return 0;
