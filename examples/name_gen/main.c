@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "names_cli.h"
 #include "names_data.h"
 #include "nn.h"
 
@@ -122,32 +123,6 @@ static double heldout_loss(gen_model *m, const names_data *d, ag_tape *t)
     return letters ? sum / letters : NAN;
 }
 
-static int arg_long(const char *flag, const char *v, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || errno || x < lo || x > hi) {
-        fprintf(stderr, PROG ": %s expects a whole number from %ld to %ld, got '%s'\n", flag, lo, hi, v);
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
-
-static int arg_double(const char *flag, const char *v, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (!*v || *end || errno || !(x >= lo && x <= hi)) {
-        fprintf(stderr, PROG ": %s expects a number from %g to %g, got '%s'\n", flag, lo, hi, v);
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
-
 static int train(int argc, char **argv)
 {
     const char *data = NULL, *save = "name_gen.ckpt";
@@ -166,10 +141,10 @@ static int train(int argc, char **argv)
         i++;
         if (!strcmp(a, "--data")) data = v;
         else if (!strcmp(a, "--save")) save = v;
-        else if (!strcmp(a, "--hidden")) rc = arg_long(a, v, 1, 4096, &hidden);
-        else if (!strcmp(a, "--iters")) rc = arg_long(a, v, 1, 1000000000L, &iters);
-        else if (!strcmp(a, "--seed")) rc = arg_long(a, v, 0, 2147483647L, &seed);
-        else if (!strcmp(a, "--lr")) rc = arg_double(a, v, 1e-9, 10, &lr);
+        else if (!strcmp(a, "--hidden")) rc = names_cli_long(PROG " train", a, v, 1, 4096, &hidden);
+        else if (!strcmp(a, "--iters")) rc = names_cli_long(PROG " train", a, v, 1, 1000000000L, &iters);
+        else if (!strcmp(a, "--seed")) rc = names_cli_long(PROG " train", a, v, 0, 2147483647L, &seed);
+        else if (!strcmp(a, "--lr")) rc = names_cli_double(PROG " train", a, v, 1e-9, 10, &lr);
         else {
             fprintf(stderr, PROG " train: unknown option '%s' (see '" PROG " --help')\n", a);
             return 2;
@@ -330,9 +305,9 @@ static int generate(int argc, char **argv)
         if (!strcmp(a, "--load")) path = v;
         else if (!strcmp(a, "--language")) language = v;
         else if (!strcmp(a, "--start")) start = v;
-        else if (!strcmp(a, "--temperature")) rc = arg_double(a, v, 0.01, 100, &temperature);
-        else if (!strcmp(a, "--count")) rc = arg_long(a, v, 1, 1000, &count);
-        else if (!strcmp(a, "--seed")) rc = arg_long(a, v, 0, 2147483647L, &seed);
+        else if (!strcmp(a, "--temperature")) rc = names_cli_double(PROG " generate", a, v, 0.01, 100, &temperature);
+        else if (!strcmp(a, "--count")) rc = names_cli_long(PROG " generate", a, v, 1, 1000, &count);
+        else if (!strcmp(a, "--seed")) rc = names_cli_long(PROG " generate", a, v, 0, 2147483647L, &seed);
         else {
             fprintf(stderr, PROG " generate: unknown option '%s' (see '" PROG " --help')\n", a);
             return 2;

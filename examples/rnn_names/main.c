@@ -21,6 +21,8 @@
 #include "names_plot.h"
 #include "names_train.h"
 
+#define PROG NAMES_PROG
+
 
 static const char *usage_main =
     "usage: " PROG " <command> [options]\n"

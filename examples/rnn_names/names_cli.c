@@ -7,6 +7,8 @@
 
 #include "names_cli.h"
 
+#define PROG NAMES_PROG
+
 const char names_cli_train_options[] =
     " data model hidden layers bidirectional dropout optim lr momentum weight-decay iters epochs batch clip"
     " schedule seed save save-every quiet resume ";
@@ -22,7 +24,7 @@ int names_cli_bad(const char *cmd, const char *fmt, const char *a, const char *b
     return 2;
 }
 
-static int parse_long(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out)
+int names_cli_long(const char *who, const char *flag, const char *s, long lo, long hi, long *out)
 {
     char *end;
     errno = 0;
@@ -30,20 +32,20 @@ static int parse_long(const char *cmd, const char *flag, const char *s, long lo,
     if (!*s || *end || errno || v < lo || v > hi) {
         char range[64];
         snprintf(range, sizeof range, "a whole number from %ld to %ld", lo, hi);
-        fprintf(stderr, PROG " %s: %s expects %s, got '%s'\n", cmd, flag, range, s);
+        fprintf(stderr, "%s: %s expects %s, got '%s'\n", who, flag, range, s);
         return 2;
     }
     *out = v;
     return 0;
 }
 
-static int parse_double(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out)
+int names_cli_double(const char *who, const char *flag, const char *s, double lo, double hi, double *out)
 {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
     if (!*s || *end || errno || !(v >= lo && v <= hi)) {
-        fprintf(stderr, PROG " %s: %s expects a number from %g to %g, got '%s'\n", cmd, flag, lo, hi, s);
+        fprintf(stderr, "%s: %s expects a number from %g to %g, got '%s'\n", who, flag, lo, hi, s);
         return 2;
     }
     *out = v;
@@ -53,8 +55,10 @@ static int parse_double(const char *cmd, const char *flag, const char *s, double
 /* Parses argv[first..] into o; positional arguments go to pos (if allowed). 0, 1 (help
  * shown) or 2 (usage error, message printed). */
 int names_cli_parse(const char *cmd, int argc, char **argv, int first, options *o, const char **pos, int *npos,
-                 const char *usage, const char *allowed)
+                    const char *usage, const char *allowed)
 {
+    char who[64];
+    snprintf(who, sizeof who, PROG " %s", cmd);
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -89,20 +93,20 @@ int names_cli_parse(const char *cmd, int argc, char **argv, int first, options *
         else if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--optim")) o->optim = v;
         else if (!strcmp(a, "--schedule")) o->schedule = v;
-        else if (!strcmp(a, "--hidden")) rc = parse_long(cmd, a, v, 1, 4096, &o->hidden);
-        else if (!strcmp(a, "--layers")) rc = parse_long(cmd, a, v, 1, 4, &o->layers);
-        else if (!strcmp(a, "--dropout")) rc = parse_double(cmd, a, v, 0, 0.95, &o->dropout);
-        else if (!strcmp(a, "--iters")) rc = parse_long(cmd, a, v, 1, 2000000000L, &o->iters), o->have_iters = 1;
-        else if (!strcmp(a, "--epochs")) rc = parse_long(cmd, a, v, 1, 100000, &o->epochs);
-        else if (!strcmp(a, "--save-every")) rc = parse_long(cmd, a, v, 1, 2000000000L, &o->save_every);
-        else if (!strcmp(a, "--batch")) rc = parse_long(cmd, a, v, 1, 65536, &o->batch);
-        else if (!strcmp(a, "--lr")) rc = parse_double(cmd, a, v, 1e-12, 1e3, &o->lr);
-        else if (!strcmp(a, "--momentum")) rc = parse_double(cmd, a, v, 0, 0.9999, &o->momentum);
-        else if (!strcmp(a, "--weight-decay")) rc = parse_double(cmd, a, v, 0, 1e3, &o->weight_decay);
-        else if (!strcmp(a, "--clip")) rc = parse_double(cmd, a, v, 1e-9, 1e9, &o->clip);
+        else if (!strcmp(a, "--hidden")) rc = names_cli_long(who, a, v, 1, 4096, &o->hidden);
+        else if (!strcmp(a, "--layers")) rc = names_cli_long(who, a, v, 1, 4, &o->layers);
+        else if (!strcmp(a, "--dropout")) rc = names_cli_double(who, a, v, 0, 0.95, &o->dropout);
+        else if (!strcmp(a, "--iters")) rc = names_cli_long(who, a, v, 1, 2000000000L, &o->iters), o->have_iters = 1;
+        else if (!strcmp(a, "--epochs")) rc = names_cli_long(who, a, v, 1, 100000, &o->epochs);
+        else if (!strcmp(a, "--save-every")) rc = names_cli_long(who, a, v, 1, 2000000000L, &o->save_every);
+        else if (!strcmp(a, "--batch")) rc = names_cli_long(who, a, v, 1, 65536, &o->batch);
+        else if (!strcmp(a, "--lr")) rc = names_cli_double(who, a, v, 1e-12, 1e3, &o->lr);
+        else if (!strcmp(a, "--momentum")) rc = names_cli_double(who, a, v, 0, 0.9999, &o->momentum);
+        else if (!strcmp(a, "--weight-decay")) rc = names_cli_double(who, a, v, 0, 1e3, &o->weight_decay);
+        else if (!strcmp(a, "--clip")) rc = names_cli_double(who, a, v, 1e-9, 1e9, &o->clip);
         else if (!strcmp(a, "--seed")) {
             long s;
-            rc = parse_long(cmd, a, v, 0, 2147483647L, &s);
+            rc = names_cli_long(who, a, v, 0, 2147483647L, &s);
             o->seed = (unsigned long long)s;
         }
         if (rc) return rc;

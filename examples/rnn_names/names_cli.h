@@ -3,7 +3,7 @@
 #ifndef NAMES_CLI_H
 #define NAMES_CLI_H
 
-#define PROG "rnn_names"
+#define NAMES_PROG "rnn_names"
 
 typedef struct {
     const char *data, *load, *save, *out, *target, *resume;
@@ -21,6 +21,11 @@ extern const char names_cli_train_options[], names_cli_eval_options[], names_cli
 
 /* Prints "rnn_names CMD: <fmt with a, b> (see 'rnn_names CMD --help')" and returns 2. */
 int names_cli_bad(const char *cmd, const char *fmt, const char *a, const char *b);
+
+/* A whole number (or a number) from s in [lo, hi] into *out: 0, or 2 after printing
+ * "WHO: FLAG expects a whole number from LO to HI, got 'S'". Shared with name_gen. */
+int names_cli_long(const char *who, const char *flag, const char *s, long lo, long hi, long *out);
+int names_cli_double(const char *who, const char *flag, const char *s, double lo, double hi, double *out);
 
 /* Parses argv[first..] into o. Options must appear in `allowed` (" name name ... ");
  * positional arguments go to pos[(*npos)++] when pos != NULL, else are an error.
