@@ -25,14 +25,14 @@ static double now(void)
 /* ---- training throughput ---- */
 
 static void train_rate(const char *label, const names_data *d, names_kind kind, int batch, long iters, int epochs,
-                       int adam)
+                       int adam, int threads)
 {
     ag_rng rng;
     ag_rng_seed(&rng, 1);
     names_model m;
     if (names_model_init(&m, kind, 128, 1, 0, d->n_classes, d->classes, &rng) != 0) exit(1);
     names_train_opts o = {.optim = adam, .lr = adam ? 0.002 : 0.005, .clip = adam ? 3 : 0, .iters = iters,
-                          .epochs = epochs, .batch = batch, .seed = 1};
+                          .epochs = epochs, .batch = batch, .seed = 1, .threads = threads};
     nn_optim opt;
     names_train_result r;
     char err[512];
@@ -166,9 +166,11 @@ int main(int argc, char **argv)
     kernel("nt", ag__gemm_nt, 1, 128, 185);  /* batch 1 */
     allocations(&d, NAMES_SEED, 1, "seed_b1");
     allocations(&d, NAMES_GRU, 64, "gru_b64");
-    train_rate("seed_b1", &d, NAMES_SEED, 1, b1, 0, 0);
-    train_rate("seed_b64", &d, NAMES_SEED, 64, 10 * b1, 0, 0);
-    train_rate("gru_b64", &d, NAMES_GRU, 64, 0, 1, 1);
+    train_rate("seed_b1", &d, NAMES_SEED, 1, b1, 0, 0, 1);
+    train_rate("seed_b64", &d, NAMES_SEED, 64, 10 * b1, 0, 0, 1);
+    train_rate("gru_b64", &d, NAMES_GRU, 64, 0, 1, 1, 1);
+    train_rate("seed_b64_2threads", &d, NAMES_SEED, 64, 10 * b1, 0, 0, 2);
+    train_rate("gru_b64_2threads", &d, NAMES_GRU, 64, 0, 1, 1, 2);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak_rss_mb=%.1f\n", ru.ru_maxrss / 1024.0);

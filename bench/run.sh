@@ -12,7 +12,7 @@ OUT=$(mktemp -d /tmp/bench.XXXXXX)
 
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAG_BUILD_TESTS=OFF >/dev/null
 cmake --build build-bench -j2 --target bench_names rnn_names >/dev/null
-echo "== ours (bench_names, 1 thread)"
+echo "== ours (bench_names: 1 thread, then the batch-64 runs on 2)"
 ./build-bench/bench_names "$DATA" "$B1" | tee "$OUT/ours"
 echo "== peak memory of whole training runs (rnn_names train)"
 ./build-bench/rnn_names train --data "$DATA" --iters "$B1" --quiet --save "$OUT/m.ckpt" 2>/dev/null |
@@ -52,6 +52,8 @@ og=$(val ours gru_b64_names_per_s); tg=$(val tgru names_per_s)
 echo "seed batch 1:  ours $o1 names/s, PyTorch $t1 names/s, ratio $(ratio "$o1" "$t1") (target 20)"
 echo "seed batch 64: ours $o64 names/s, PyTorch $t64 names/s, ratio $(ratio "$o64" "$t64") (target 3)"
 echo "gru batch 64:  ours $og names/s, PyTorch $tg names/s, ratio $(ratio "$og" "$tg") (target 3)"
+o64t=$(val ours seed_b64_2threads_names_per_s); ogt=$(val ours gru_b64_2threads_names_per_s)
+echo "2 threads: seed batch 64 $o64t names/s, $(ratio "$o64t" "$o64")x one thread; gru batch 64 $ogt names/s, $(ratio "$ogt" "$og")x one thread (target 1.6)"
 peak=$(val ours peak_fp32_gflops)
 for k in nt_64x128x185 nt_64x18x185 nn_64x185x128 tn_128x185x64 nt_1x128x185; do
   g=$(val ours "kernel_${k}_gflops"); b=$(val blas "blas_${k}_gflops")

@@ -295,6 +295,87 @@ static void nonfinite_is_named(void **state)
     names_free(&d);
 }
 
+/* One training run on the sample from a fixed start: `steps` SGD steps of `batch` names
+ * with learning rate 1, on `threads` threads. */
+static void train_on_threads(const names_data *d, names_kind kind, int threads, int batch, int steps, double dropout,
+                             names_model *m)
+{
+    ag_rng r;
+    ag_rng_seed(&r, 5);
+    int stacked = kind != NAMES_SEED;
+    assert_int_equal(names_model_init(m, kind, 16, stacked ? 2 : 1, stacked, d->n_classes, d->classes, &r), 0);
+    names_train_opts o = {.lr = 1, .iters = (long)steps * batch, .batch = batch, .seed = 7, .threads = threads,
+                          .dropout = dropout};
+    nn_optim opt;
+    names_train_result res;
+    char err[256];
+    assert_int_equal(names_optim_init(&opt, m, &o, err, sizeof err), 0);
+    assert_int_equal(names_train(m, &opt, d, &o, &res, err, sizeof err), 0);
+    assert_int_equal(res.names_seen, (long)steps * batch);
+    names_train_result_free(&res);
+    nn_optim_free(&opt);
+}
+
+/* On T threads a batch is cut into T slices whose gradients are summed: one SGD step
+ * (lr 1, so each parameter moves by minus the batch's mean gradient) must move the
+ * model as one thread does, for even and uneven slices (10 names on 2 and 3 threads)
+ * and for a slice count above the batch (4 names on 6 threads: two slices empty). */
+static void threads_sum_to_the_batch_gradient(void **state)
+{
+    (void)state;
+    names_data d;
+    char err[256];
+    assert_int_equal(names_load_sample(&d, NULL, err, sizeof err), 0);
+    const int cases[][2] = {{2, 10}, {3, 10}, {6, 4}}; /* threads, batch */
+    for (int kind = NAMES_SEED; kind <= NAMES_GRU; kind += NAMES_GRU - NAMES_SEED)
+        for (int c = 0; c < 3; c++) {
+            names_model start, one, many;
+            ag_rng r;
+            ag_rng_seed(&r, 5);
+            int stacked = kind != NAMES_SEED;
+            assert_int_equal(names_model_init(&start, (names_kind)kind, 16, stacked ? 2 : 1, stacked, d.n_classes,
+                                              d.classes, &r), 0);
+            train_on_threads(&d, (names_kind)kind, 1, cases[c][1], 1, 0, &one);
+            train_on_threads(&d, (names_kind)kind, cases[c][0], cases[c][1], 1, 0, &many);
+            /* The two differ only in the order of float32 sums over at most 10 names:
+             * relative rounding of ~1e-6. 1e-4 of the largest step allows that; a lost,
+             * doubled or misweighted slice is off by a whole name's share (>= 1/10). */
+            double biggest = 0, worst = 0;
+            for (int i = 0; i < start.ps.n; i++)
+                for (int k = 0; k < start.ps.p[i]->size; k++) {
+                    double step = fabs((double)one.ps.p[i]->data[k] - start.ps.p[i]->data[k]);
+                    double diff = fabs((double)one.ps.p[i]->data[k] - many.ps.p[i]->data[k]);
+                    biggest = step > biggest ? step : biggest;
+                    worst = diff > worst ? diff : worst;
+                }
+            assert_true(biggest > 1e-2); /* the step really moved the model */
+            if (worst > 1e-4 * biggest)
+                fail_msg("kind %d, %d threads, batch %d: off by %g (largest step %g)", kind, cases[c][0],
+                         cases[c][1], worst, biggest);
+            names_model_free(&start);
+            names_model_free(&one);
+            names_model_free(&many);
+        }
+    names_free(&d);
+}
+
+/* A seed and a thread count give the same run, dropout masks included. */
+static void threads_are_deterministic(void **state)
+{
+    (void)state;
+    names_data d;
+    char err[256];
+    assert_int_equal(names_load_sample(&d, NULL, err, sizeof err), 0);
+    names_model a, b;
+    train_on_threads(&d, NAMES_GRU, 2, 16, 5, 0.3, &a);
+    train_on_threads(&d, NAMES_GRU, 2, 16, 5, 0.3, &b);
+    for (int i = 0; i < a.ps.n; i++)
+        assert_memory_equal(a.ps.p[i]->data, b.ps.p[i]->data, (size_t)a.ps.p[i]->size * sizeof(ag_float));
+    names_model_free(&a);
+    names_model_free(&b);
+    names_free(&d);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -319,6 +400,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(full_data_split),
         cmocka_unit_test(classifier_padding),
         cmocka_unit_test(nonfinite_is_named),
+        cmocka_unit_test(threads_sum_to_the_batch_gradient),
+        cmocka_unit_test(threads_are_deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

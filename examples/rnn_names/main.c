@@ -60,6 +60,8 @@ static const char *usage_train =
     "  --clip C           clip the gradient norm to C (default: no clipping)\n"
     "  --schedule S       learning rate: constant, or cosine (from --lr down to 0) (default constant)\n"
     "  --seed S           random seed (default 1)\n"
+    "  --threads T        cut each batch into T slices trained on T threads (default 1);\n"
+    "                     a seed and a thread count always give the same result\n"
     "  --save FILE        checkpoint to write (default rnn_names.ckpt); beside it go\n"
     "                     BASE.loss.csv, BASE.loss.svg and BASE.confusion.svg\n"
     "  --save-every N     also save the checkpoint after every N names, so a run that is\n"
@@ -179,9 +181,9 @@ static void run_meta(const options *o, const names_model *m, char *meta, size_t 
     size_t k = strlen(meta);
     snprintf(meta + k, n - k,
              "data=%s\noptim=%s\nlr=%.17g\nmomentum=%.17g\nweight_decay=%.17g\nclip=%.17g\nschedule=%s\n"
-             "dropout=%.17g\nbatch=%ld\niters=%ld\nepochs=%ld\nseed=%llu\n",
+             "dropout=%.17g\nbatch=%ld\niters=%ld\nepochs=%ld\nseed=%llu\nthreads=%ld\n",
              o->data ? o->data : "", o->optim, o->lr, o->momentum, o->weight_decay, o->clip, o->schedule, o->dropout,
-             o->batch, o->epochs ? 0 : o->iters, o->epochs, o->seed);
+             o->batch, o->epochs ? 0 : o->iters, o->epochs, o->seed, o->threads);
 }
 
 /* Fills o from a checkpoint's meta text, for --resume. 0, or -1 with err set. */
@@ -215,13 +217,19 @@ static int options_from_meta(options *o, const char *meta, char *store, size_t s
     o->epochs = atol(v[14]);
     o->seed = strtoull(v[15], NULL, 10);
     o->have_iters = o->epochs == 0;
+    /* (checkpoints from before --threads have no key: they were trained on one thread) */
+    o->threads = nn_meta_get(meta, "threads", v[0], sizeof v[0]) ? atol(v[0]) : 1;
+    if (o->threads < 1 || o->threads > 64) {
+        snprintf(err, errlen, "its 'threads' setting is not a number from 1 to 64");
+        return -1;
+    }
     return 0;
 }
 
 static int cmd_train(int argc, char **argv)
 {
     options o = {.model = "seed", .optim = "sgd", .schedule = "constant", .hidden = 128, .layers = 1, .iters = 100000,
-                 .batch = 1, .lr = 0.005, .seed = 1};
+                 .batch = 1, .lr = 0.005, .seed = 1, .threads = 1};
     int rc = names_cli_parse("train", argc, argv, 2, &o, NULL, NULL, usage_train, names_cli_train_options);
     if (rc) return rc == 1 ? 0 : rc;
     char err[1024], store[2048];
@@ -273,7 +281,7 @@ static int cmd_train(int argc, char **argv)
     }
     names_train_opts to = {.optim = !strcmp(o.optim, "adam"), .lr = o.lr, .momentum = o.momentum,
                            .weight_decay = o.weight_decay, .clip = o.clip, .iters = o.epochs ? 0 : o.iters,
-                           .epochs = (int)o.epochs, .batch = (int)o.batch, .seed = o.seed,
+                           .epochs = (int)o.epochs, .batch = (int)o.batch, .seed = o.seed, .threads = (int)o.threads,
                            .cosine = !strcmp(o.schedule, "cosine"), .dropout = o.dropout,
                            .progress = o.quiet ? NULL : stderr, .resume = o.resume ? &resume_state : NULL};
     names_train_result tr = {0};
@@ -297,8 +305,11 @@ static int cmd_train(int argc, char **argv)
         }
         fprintf(stderr, "resuming %s after %ld names\n", o.resume, resume_state.names_seen);
     }
-    fprintf(stderr, "model: %s, hidden %ld, %ld parameters; %s lr %g, batch %ld, %s %ld\n", o.model, o.hidden,
-            nn_params_numel(&m.ps), o.optim, o.lr, o.batch, o.epochs ? "epochs" : "names", o.epochs ? o.epochs : o.iters);
+    char thr[32] = "";
+    if (o.threads > 1) snprintf(thr, sizeof thr, ", %ld threads", o.threads);
+    fprintf(stderr, "model: %s, hidden %ld, %ld parameters; %s lr %g, batch %ld, %s %ld%s\n", o.model, o.hidden,
+            nn_params_numel(&m.ps), o.optim, o.lr, o.batch, o.epochs ? "epochs" : "names", o.epochs ? o.epochs : o.iters,
+            thr);
     if (names_train(&m, &opt, &d, &to, &tr, err, sizeof err) != 0) {
         fprintf(stderr, PROG " train: %s\n", err);
         if (tr.saved_at >= 0)

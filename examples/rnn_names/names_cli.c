@@ -11,7 +11,7 @@
 
 const char names_cli_train_options[] =
     " data model hidden layers bidirectional dropout optim lr momentum weight-decay iters epochs batch clip"
-    " schedule seed save save-every quiet resume ";
+    " schedule seed threads save save-every quiet resume ";
 const char names_cli_eval_options[] = " load data ";
 const char names_cli_predict_options[] = " load ";
 const char names_cli_dot_options[] = " load out target stats ";
@@ -99,6 +99,7 @@ int names_cli_parse(const char *cmd, int argc, char **argv, int first, options *
         else if (!strcmp(a, "--iters")) rc = names_cli_long(who, a, v, 1, 2000000000L, &o->iters), o->have_iters = 1;
         else if (!strcmp(a, "--epochs")) rc = names_cli_long(who, a, v, 1, 100000, &o->epochs);
         else if (!strcmp(a, "--save-every")) rc = names_cli_long(who, a, v, 1, 2000000000L, &o->save_every);
+        else if (!strcmp(a, "--threads")) rc = names_cli_long(who, a, v, 1, 64, &o->threads);
         else if (!strcmp(a, "--batch")) rc = names_cli_long(who, a, v, 1, 65536, &o->batch);
         else if (!strcmp(a, "--lr")) rc = names_cli_double(who, a, v, 1e-12, 1e3, &o->lr);
         else if (!strcmp(a, "--momentum")) rc = names_cli_double(who, a, v, 0, 0.9999, &o->momentum);

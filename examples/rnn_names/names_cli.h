@@ -9,7 +9,7 @@ typedef struct {
     const char *data, *load, *save, *out, *target, *resume;
     int n_given; /* options given other than save, save-every, quiet and resume */
     const char *model, *optim, *schedule;
-    long hidden, layers, iters, epochs, batch, save_every;
+    long hidden, layers, iters, epochs, batch, save_every, threads;
     double lr, momentum, weight_decay, clip, dropout;
     unsigned long long seed;
     int quiet, stats, bidirectional, have_iters;

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -102,21 +103,223 @@ int names_optim_init(nn_optim *opt, names_model *m, const names_train_opts *o, c
     return -1;
 }
 
+/* ---- data-parallel steps ------------------------------------------------------------
+ * With T threads a batch is cut into T slices of consecutive names. Worker w runs the
+ * forward and backward pass of slice w on its own tape and its own copy of the model
+ * (worker 0 is the calling thread and uses m itself). The slices' gradients are then
+ * added into m's in worker order, the optimizer updates m, and m's weights are copied
+ * to the copies. How a batch is cut and the order of every sum depend only on T, so a
+ * seed and a thread count always give the same numbers. */
+
+typedef struct names_pool names_pool;
+
+typedef struct {
+    names_pool *pool;
+    names_model *m;                 /* worker 0: the caller's model; others: &copy */
+    names_model copy;               /* owned (workers >= 1) */
+    ag_tape *tape;                  /* owned */
+    ag_rng drop;                    /* this worker's dropout masks (T > 1) */
+    const names_item *const *items; /* this worker's slice of the batch */
+    const int *targets;
+    int n, n_batch;                 /* names in the slice, in the whole batch */
+    double loss;                    /* the slice's part of the batch's mean loss */
+    int failed;                     /* the tape's error says why */
+} names_worker;
+
+struct names_pool {
+    int T, started;                 /* workers; threads running (workers 1 .. started) */
+    names_worker *w;                /* T, owned */
+    pthread_t *th;                  /* T - 1, owned */
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    long generation;                /* bumped once per step for the threads */
+    int pending, quit;              /* threads still in the step; 1: threads should end */
+};
+
+/* One slice: forward, loss, backward. A whole batch takes the mean loss exactly as
+ * a single thread always has; a slice sums its losses and divides by the batch size,
+ * so that the slices' gradients add up to the gradient of the batch's mean. */
+static void worker_step(names_worker *w)
+{
+    ag_tape_reset(w->tape);
+    nn_params_zero_grad(&w->m->ps);
+    w->loss = 0;
+    w->failed = 0;
+    if (w->n == 0) return;
+    ag_tensor *logp = names_model_forward(w->tape, w->m, w->items, w->n);
+    ag_tensor *loss = w->n == w->n_batch ? ag_nll_loss(w->tape, logp, w->targets, AG_MEAN)
+                                         : ag_scale(w->tape, ag_nll_loss(w->tape, logp, w->targets, AG_SUM),
+                                                    (ag_float)(1.0 / w->n_batch));
+    if (!loss || ag_backward(w->tape, loss) != AG_OK) {
+        w->failed = 1;
+        return;
+    }
+    w->loss = loss->data[0];
+}
+
+static void *worker_main(void *arg)
+{
+    names_worker *w = arg;
+    names_pool *p = w->pool;
+    long seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->go, &p->mu);
+        if (p->quit) break;
+        seen = p->generation;
+        pthread_mutex_unlock(&p->mu);
+        worker_step(w);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0) pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void pool_free(names_pool *p)
+{
+    if (p->started > 0) {
+        pthread_mutex_lock(&p->mu);
+        p->quit = 1;
+        pthread_cond_broadcast(&p->go);
+        pthread_mutex_unlock(&p->mu);
+        for (int i = 0; i < p->started; i++) pthread_join(p->th[i], NULL);
+    }
+    if (p->T > 1) {
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->go);
+        pthread_cond_destroy(&p->done);
+    }
+    for (int i = 0; p->w && i < p->T; i++) {
+        ag_tape_free(p->w[i].tape);
+        if (i > 0 && p->w[i].m) names_model_free(&p->w[i].copy);
+    }
+    free(p->w);
+    free(p->th);
+    memset(p, 0, sizeof *p);
+}
+
+/* Copies m's weights into the other workers' models. */
+static void pool_sync(names_pool *p, const names_model *m)
+{
+    for (int i = 1; i < p->T; i++)
+        for (int k = 0; k < m->ps.n; k++)
+            memcpy(p->w[i].m->ps.p[k]->data, m->ps.p[k]->data, (size_t)m->ps.p[k]->size * sizeof(ag_float));
+}
+
+/* T workers over m, threads started. 0, or -1 with err set (p is then empty). */
+static int pool_init(names_pool *p, names_model *m, int T, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    p->T = T;
+    p->w = calloc((size_t)T, sizeof *p->w);
+    p->th = T > 1 ? calloc((size_t)(T - 1), sizeof *p->th) : NULL;
+    if (!p->w || (T > 1 && !p->th)) goto oom;
+    if (T > 1) {
+        pthread_mutex_init(&p->mu, NULL);
+        pthread_cond_init(&p->go, NULL);
+        pthread_cond_init(&p->done, NULL);
+    }
+    for (int i = 0; i < T; i++) {
+        names_worker *w = &p->w[i];
+        w->pool = p;
+        if (!(w->tape = ag_tape_new())) goto oom;
+        if (i == 0) {
+            w->m = m;
+            continue;
+        }
+        ag_rng unused;
+        ag_rng_seed(&unused, 0);
+        if (names_model_init(&w->copy, m->kind, m->hidden, m->layers, m->bidirectional, m->n_classes,
+                             (const char(*)[NAMES_MAX_CLASS_NAME])m->classes, &unused) != 0)
+            goto oom;
+        w->m = &w->copy;
+        w->copy.dropout = m->dropout;
+    }
+    pool_sync(p, m);
+    for (int i = 1; i < T; i++) {
+        int e = pthread_create(&p->th[i - 1], NULL, worker_main, &p->w[i]);
+        if (e) {
+            pool_free(p);
+            snprintf(err, errlen, "cannot start training thread %d of %d: %s", i + 1, T, strerror(e));
+            return -1;
+        }
+        p->started = i;
+    }
+    return 0;
+oom:
+    pool_free(p);
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+/* One step over batch[0..n-1]: every worker's slice, then the gradients summed into
+ * worker 0's model (m). Returns the batch's mean loss; *failed is the first worker
+ * whose tape holds an error, or NULL. */
+static double pool_step(names_pool *p, const names_item **batch, const int *targets, int n, ag_rng *drop,
+                        names_worker **failed)
+{
+    int T = p->T;
+    if (T > 1 && drop) { /* each slice its own masks, drawn from the run's dropout stream */
+        uint64_t s = ag_rng_u64(drop);
+        for (int i = 0; i < T; i++) {
+            ag_rng_seed(&p->w[i].drop, s + (uint64_t)i);
+            p->w[i].m->drop_rng = &p->w[i].drop;
+        }
+    }
+    for (int i = 0; i < T; i++) {
+        int lo = (int)((long)n * i / T), hi = (int)((long)n * (i + 1) / T);
+        p->w[i].items = batch + lo;
+        p->w[i].targets = targets + lo;
+        p->w[i].n = hi - lo;
+        p->w[i].n_batch = n;
+    }
+    if (T > 1) {
+        pthread_mutex_lock(&p->mu);
+        p->pending = T - 1;
+        p->generation++;
+        pthread_cond_broadcast(&p->go);
+        pthread_mutex_unlock(&p->mu);
+    }
+    worker_step(&p->w[0]);
+    if (T > 1) {
+        pthread_mutex_lock(&p->mu);
+        while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+    double loss = 0;
+    *failed = NULL;
+    for (int i = 0; i < T; i++) {
+        if (p->w[i].failed && !*failed) *failed = &p->w[i];
+        loss += p->w[i].loss;
+    }
+    ag_tensor *const *dst = p->w[0].m->ps.p;
+    for (int i = 1; i < T && !*failed; i++) {
+        if (p->w[i].n == 0) continue;
+        for (int k = 0; k < p->w[0].m->ps.n; k++) {
+            ag_float *g = dst[k]->grad;
+            const ag_float *h = p->w[i].m->ps.p[k]->grad;
+            for (int j = 0; j < dst[k]->size; j++) g[j] += h[j];
+        }
+    }
+    return loss;
+}
+
 int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_train_opts *o,
                 names_train_result *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     r->saved_at = -1;
     long total = o->epochs > 0 ? (long)o->epochs * d->n_train : o->iters;
-    int B = o->batch;
-    ag_tape *tape = ag_tape_new();
+    int B = o->batch, T = o->threads > 1 ? o->threads : 1;
+    names_pool pool = {0};
     const names_item **batch = malloc((size_t)B * sizeof *batch);
     int *targets = malloc((size_t)B * sizeof *targets);
     int *order = malloc((size_t)d->n_train * sizeof *order);
     r->curve_x = malloc(CURVE_POINTS * 2 * sizeof *r->curve_x);
     r->curve_y = malloc(CURVE_POINTS * 2 * sizeof *r->curve_y);
     int rc = 0;
-    if (!tape || !batch || !targets || !order || !r->curve_x || !r->curve_y) {
+    if (!batch || !targets || !order || !r->curve_x || !r->curve_y) {
         snprintf(err, errlen, "out of memory");
         rc = -1;
         goto done;
@@ -137,6 +340,10 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
     r->steps = st.steps;
     m->dropout = o->dropout;
     m->drop_rng = o->dropout > 0 ? &st.drop : NULL;
+    if (pool_init(&pool, m, T, err, errlen) != 0) {
+        rc = -1;
+        goto done;
+    }
     long every = total / CURVE_POINTS > 0 ? total / CURVE_POINTS : 1, stretch_n = 0, first = r->names_seen;
     double stretch_loss = 0, loss_sum = 0, t0 = now(), last_print = t0, recent = 0;
     int tty = o->progress && isatty(fileno(o->progress)), decile = 0;
@@ -162,16 +369,13 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
             batch[b] = it;
             targets[b] = it->label;
         }
-        ag_tape_reset(tape);
-        nn_params_zero_grad(&m->ps);
-        ag_tensor *logp = names_model_forward(tape, m, batch, n);
-        ag_tensor *loss = ag_nll_loss(tape, logp, targets, AG_MEAN);
-        if (!loss || ag_backward(tape, loss) != AG_OK) {
-            snprintf(err, errlen, "training step at name %ld: %s", r->names_seen, ag_tape_error(tape));
+        names_worker *failed;
+        double l = pool_step(&pool, batch, targets, n, o->dropout > 0 ? &st.drop : NULL, &failed);
+        if (failed) {
+            snprintf(err, errlen, "training step at name %ld: %s", r->names_seen, ag_tape_error(failed->tape));
             rc = -1;
             goto done;
         }
-        double l = loss->data[0];
         r->steps++;
         const char *tensor = isfinite(l) ? names_first_nonfinite(m, 1) : NULL;
         if (!isfinite(l) || tensor) {
@@ -195,6 +399,7 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
         if (o->clip > 0) nn_clip_grad_norm(&m->ps, o->clip);
         if (o->cosine) opt->lr = o->lr * 0.5 * (1 + cos(3.14159265358979 * (double)r->names_seen / (double)total));
         nn_optim_step(opt);
+        pool_sync(&pool, m);
         /* (an update that overflows shows up at the next step, as a non-finite loss) */
         r->names_seen += n;
         loss_sum += l * n;
@@ -226,7 +431,7 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
     if (o->progress) progress(o->progress, tty, r->names_seen, first, total, t0, recent, 1);
 done:
     m->drop_rng = NULL; /* evaluation from here on */
-    ag_tape_free(tape);
+    pool_free(&pool);
     free(batch);
     free(targets);
     free(order);

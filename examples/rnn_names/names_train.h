@@ -26,6 +26,9 @@ typedef struct {
     int cosine;              /* 1: learning rate follows a cosine from lr down to 0 */
     double dropout;          /* dropout probability (elman, gru, lstm), 0 for none */
     uint64_t seed;
+    int threads;             /* > 1: each batch is cut into this many slices, run on as many
+                                threads, gradients summed in a fixed order (a seed and a
+                                thread count always give the same run); 0 or 1: one thread */
     FILE *progress;          /* progress lines (stderr), or NULL */
     long save_every;         /* call save() each time the names seen pass a multiple of this (0:
                                 never), just before the update: the saved parameters are ones
