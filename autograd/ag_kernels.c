@@ -57,133 +57,165 @@ typedef float v8 __attribute__((vector_size(32)));
 typedef float v4 __attribute__((vector_size(16)));
 typedef float v2 __attribute__((vector_size(8)));
 
-/* reduce16 in registers: the same pairwise tree (lane l plus lane l + w, w = 8, 4, 2, 1) */
-AG_INLINE float hsum(const v16 *p)
+/* ---- nt: dot products -------------------------------------------------------------
+ * Each C element is the sum of a 16-lane accumulator, reduced by the pairwise tree of
+ * reduce16 (lane l plus lane l + w, for w = 8, 4, 2, 1). Sixteen accumulators are
+ * reduced together: each step adds the two halves of every pair of vectors and packs
+ * the results of both into one vector, so 16 sums cost 15 vector additions. */
+
+/* lanes [0, w) of the result: x[l] + x[l + w]; lanes [w, 2w): y[l] + y[l + w]; and so on
+ * for each group of 2w lanes (w = 8, 4, 2, 1) */
+#define HALF_LO8 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define HALF_HI8 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define HALF_LO4 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27
+#define HALF_HI4 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31
+#define HALF_LO2 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29
+#define HALF_HI2 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31
+#define HALF_LO1 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#define HALF_HI1 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
+
+/* s[0..15] -> one vector whose lane q is reduce16(s[q]) */
+AG_INLINE v16 reduce16x16(v16 *s)
 {
-    v16 s = *p;
-    v8 a = __builtin_shufflevector(s, s, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(s, s, 8, 9, 10, 11, 12, 13, 14, 15);
-    v4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
-    v2 c = __builtin_shufflevector(b, b, 0, 1) + __builtin_shufflevector(b, b, 2, 3);
-    return c[0] + c[1];
+    v16 a[8], b[4], c[2];
+    for (int i = 0; i < 8; i++)
+        a[i] = __builtin_shufflevector(s[2 * i], s[2 * i + 1], HALF_LO8) +
+               __builtin_shufflevector(s[2 * i], s[2 * i + 1], HALF_HI8);
+    for (int i = 0; i < 4; i++)
+        b[i] = __builtin_shufflevector(a[2 * i], a[2 * i + 1], HALF_LO4) +
+               __builtin_shufflevector(a[2 * i], a[2 * i + 1], HALF_HI4);
+    for (int i = 0; i < 2; i++)
+        c[i] = __builtin_shufflevector(b[2 * i], b[2 * i + 1], HALF_LO2) +
+               __builtin_shufflevector(b[2 * i], b[2 * i + 1], HALF_HI2);
+    return __builtin_shufflevector(c[0], c[1], HALF_LO1) + __builtin_shufflevector(c[0], c[1], HALF_HI1);
 }
 
-/* x[k0 .. K) zero-padded to 16 lanes */
-AG_INLINE v16 load_tail(const float *p, int n)
-{
-    float t[LANES] = {0};
-    memcpy(t, p, (size_t)n * sizeof(float));
-    return load16(t);
-}
-
-/* Dot products of 4 rows of A with 4 rows of B (rows past RA / RB repeat the last one
- * and their results are dropped). */
-AG_INLINE void nt_tile(int RA, int RB, int K, const float *const *a, const float *const *b, float *C, int ldc)
+/* Dot products of RA rows of A (a[r]) with RB rows of B (b[q]), RA * RB = 16, into
+ * s[r * RB + q]. The k past the last full block of 16 come from at[r] and bt[q]: those
+ * rows' tails, zero-padded to 16 (unused when K is a multiple of 16). */
+AG_INLINE void nt_dots(int RA, int RB, int K, const float *const *a, const float *const *b, const float *const *at,
+                       const float *const *bt, v16 *s)
 {
     int K0 = K - K % LANES;
-    v16 s00 = {0}, s01 = {0}, s02 = {0}, s03 = {0}, s10 = {0}, s11 = {0}, s12 = {0}, s13 = {0};
-    v16 s20 = {0}, s21 = {0}, s22 = {0}, s23 = {0}, s30 = {0}, s31 = {0}, s32 = {0}, s33 = {0};
-    for (int k = 0; k <= K0; k += LANES) {
-        v16 a0, a1, a2, a3, b0, b1, b2, b3;
-        if (k < K0) {
-            a0 = load16(a[0] + k), a1 = load16(a[1] + k), a2 = load16(a[2] + k), a3 = load16(a[3] + k);
-            b0 = load16(b[0] + k), b1 = load16(b[1] + k), b2 = load16(b[2] + k), b3 = load16(b[3] + k);
-        } else {
-            if (K0 == K) break;
-            a0 = load_tail(a[0] + k, K - k), a1 = load_tail(a[1] + k, K - k);
-            a2 = load_tail(a[2] + k, K - k), a3 = load_tail(a[3] + k, K - k);
-            b0 = load_tail(b[0] + k, K - k), b1 = load_tail(b[1] + k, K - k);
-            b2 = load_tail(b[2] + k, K - k), b3 = load_tail(b[3] + k, K - k);
-        }
-        s00 += a0 * b0, s01 += a0 * b1, s02 += a0 * b2, s03 += a0 * b3;
-        s10 += a1 * b0, s11 += a1 * b1, s12 += a1 * b2, s13 += a1 * b3;
-        s20 += a2 * b0, s21 += a2 * b1, s22 += a2 * b2, s23 += a2 * b3;
-        s30 += a3 * b0, s31 += a3 * b1, s32 += a3 * b2, s33 += a3 * b3;
-    }
-    v16 s[4][4] = {{s00, s01, s02, s03}, {s10, s11, s12, s13}, {s20, s21, s22, s23}, {s30, s31, s32, s33}};
-    for (int r = 0; r < RA; r++)
-        for (int q = 0; q < RB; q++) C[(size_t)r * ldc + q] += hsum(&s[r][q]);
-}
-
-/* One row of A against 8 rows of B (rows past RB repeat the last; dropped). */
-AG_INLINE void nt_row(int RB, int K, const float *a, const float *const *b, float *C)
-{
-    int K0 = K - K % LANES;
-    v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, s5 = {0}, s6 = {0}, s7 = {0};
+    for (int i = 0; i < 16; i++) s[i] = (v16){0};
     for (int k = 0; k < K0; k += LANES) {
-        v16 x = load16(a + k);
-        s0 += x * load16(b[0] + k), s1 += x * load16(b[1] + k), s2 += x * load16(b[2] + k), s3 += x * load16(b[3] + k);
-        s4 += x * load16(b[4] + k), s5 += x * load16(b[5] + k), s6 += x * load16(b[6] + k), s7 += x * load16(b[7] + k);
+        v16 x[4], y[16];
+        for (int r = 0; r < RA; r++) x[r] = load16(a[r] + k);
+        for (int q = 0; q < RB; q++) y[q] = load16(b[q] + k);
+        for (int r = 0; r < RA; r++)
+            for (int q = 0; q < RB; q++) s[r * RB + q] += x[r] * y[q];
     }
     if (K0 < K) {
-        int n = K - K0;
-        v16 x = load_tail(a + K0, n);
-        s0 += x * load_tail(b[0] + K0, n), s1 += x * load_tail(b[1] + K0, n);
-        s2 += x * load_tail(b[2] + K0, n), s3 += x * load_tail(b[3] + K0, n);
-        s4 += x * load_tail(b[4] + K0, n), s5 += x * load_tail(b[5] + K0, n);
-        s6 += x * load_tail(b[6] + K0, n), s7 += x * load_tail(b[7] + K0, n);
+        v16 x[4], y[16];
+        for (int r = 0; r < RA; r++) x[r] = load16(at[r]);
+        for (int q = 0; q < RB; q++) y[q] = load16(bt[q]);
+        for (int r = 0; r < RA; r++)
+            for (int q = 0; q < RB; q++) s[r * RB + q] += x[r] * y[q];
     }
-    v16 s[8] = {s0, s1, s2, s3, s4, s5, s6, s7};
-    for (int q = 0; q < RB; q++) C[q] += hsum(&s[q]);
+}
+
+enum { NT_CHUNK = 128 }; /* rows of B whose tails are packed at a time (8 KB) */
+
+/* The tail (k >= K0) of row p, zero-padded to 16 */
+AG_INLINE void pack_tail(float *t, const float *p, int K0, int K)
+{
+    memset(t, 0, LANES * sizeof(float));
+    memcpy(t, p + K0, (size_t)(K - K0) * sizeof(float));
 }
 
 AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C)
 {
-    int N4 = N - N % 4;
-    for (int i = N4; i < N; i++) { /* rows that do not fill a tile of 4: one at a time */
-        for (int j = 0; j < M; j += 8) {
-            int RB = M - j < 8 ? M - j : 8;
-            const float *b[8];
-            for (int q = 0; q < 8; q++) b[q] = B + (size_t)(j + (q < RB ? q : RB - 1)) * K;
-            nt_row(RB, K, A + (size_t)i * K, b, C + (size_t)i * M + j);
-        }
-    }
-    for (int i = 0; i < N4; i += 4) {
-        int RA = 4;
-        const float *a[4];
-        for (int r = 0; r < 4; r++) a[r] = A + (size_t)(i + (r < RA ? r : RA - 1)) * K;
-        for (int j = 0; j < M; j += 4) {
-            int RB = M - j < 4 ? M - j : 4;
-            const float *b[4];
-            for (int q = 0; q < 4; q++) b[q] = B + (size_t)(j + (q < RB ? q : RB - 1)) * K;
-            nt_tile(RA, RB, K, a, b, C + (size_t)i * M + j, M);
+    int K0 = K - K % LANES;
+    float bt[NT_CHUNK][LANES], at[4][LANES];
+    for (int j0 = 0; j0 < M; j0 += NT_CHUNK) {
+        int mj = M - j0 < NT_CHUNK ? M - j0 : NT_CHUNK;
+        if (K0 < K)
+            for (int q = 0; q < mj; q++) pack_tail(bt[q], B + (size_t)(j0 + q) * K, K0, K);
+        for (int i = 0; i < N; i += 4) {
+            int RA = N - i < 4 ? 1 : 4; /* 4 rows of A at a time, then the rest one by one */
+            for (int ii = i; ii < i + 4 && ii < N; ii += RA) {
+                const float *a[4], *ta[4];
+                for (int r = 0; r < RA; r++) {
+                    a[r] = A + (size_t)(ii + r) * K;
+                    ta[r] = at[r];
+                    if (K0 < K) pack_tail(at[r], a[r], K0, K);
+                }
+                int RB = RA == 4 ? 4 : 16;
+                for (int j = j0; j < j0 + mj; j += RB) {
+                    int nb = j0 + mj - j < RB ? j0 + mj - j : RB; /* rows past nb repeat the last */
+                    const float *b[16], *tb[16];
+                    for (int q = 0; q < RB; q++) {
+                        int row = j + (q < nb ? q : nb - 1);
+                        b[q] = B + (size_t)row * K;
+                        tb[q] = bt[row - j0];
+                    }
+                    v16 s[16], sum;
+                    if (RA == 4) nt_dots(4, 4, K, a, b, ta, tb, s);
+                    else nt_dots(1, 16, K, a, b, ta, tb, s);
+                    sum = reduce16x16(s);
+                    float *c = C + (size_t)ii * M + j;
+                    if (RA == 1 && nb == 16) {
+                        v16 old = load16(c);
+                        old += sum;
+                        store16(c, &old);
+                    } else {
+                        float t[LANES];
+                        store16(t, &sum);
+                        for (int r = 0; r < RA; r++)
+                            for (int q = 0; q < nb; q++) c[(size_t)r * M + q] += t[r * RB + q];
+                    }
+                }
+            }
         }
     }
 }
 
-/* C[r][j .. j+W) += sum_k a(r, k) B[k][j .. j+W) for r < 4, W <= 64, a(r, k) =
- * A[r * sa + k * sk]: the body of nn (sa = K, sk = 1) and tn (sa = 1, sk = N). Rows
- * past R repeat the last one; only R rows are stored. */
-AG_INLINE void axpy_tile(int R, int W, int K, const float *A, size_t sa,
-                                                            size_t sk, const float *B, int ldb, float *C, int ldc)
+/* ---- nn and tn: rows of B scaled and added ----------------------------------------
+ * C[r][j .. j+16V) += sum_k a(r, k) B[k][j .. j+16V) for r < R, with a(r, k) =
+ * A[r * sa + k * sk]: nn has sa = K, sk = 1 and tn sa = 1, sk = N. R and V are
+ * constants at each call, so the R x V accumulators stay in registers. keep < 16 stores
+ * only the last `keep` lanes of the (single) vector: the block then overlaps columns
+ * already done, and its first lanes are computed and dropped. */
+AG_INLINE void axpy_block(int R, int V, int keep, int K, const float *A, size_t sa, size_t sk, const float *B, int ldb,
+                          float *C, int ldc)
 {
     v16 c[4][4];
-    int nv = (W + LANES - 1) / LANES;
     for (int r = 0; r < R; r++)
-        for (int v = 0; v < 4; v++) {
-            float t[LANES] = {0};
-            int n = W - v * LANES;
-            if (n > 0) memcpy(t, C + (size_t)r * ldc + v * LANES, (size_t)(n < LANES ? n : LANES) * sizeof(float));
-            c[r][v] = load16(t);
-        }
+        for (int v = 0; v < V; v++) c[r][v] = load16(C + (size_t)r * ldc + v * LANES);
     for (int k = 0; k < K; k++) {
         const float *brow = B + (size_t)k * ldb;
         v16 b[4];
-        for (int v = 0; v < 4; v++)
-            b[v] = v < nv ? (W - v * LANES >= LANES ? load16(brow + v * LANES) : load_tail(brow + v * LANES, W - v * LANES))
-                          : (v16){0};
+        for (int v = 0; v < V; v++) b[v] = load16(brow + v * LANES);
         for (int r = 0; r < R; r++) {
             float x = A[r * sa + k * sk];
-            for (int v = 0; v < 4; v++) c[r][v] += x * b[v];
+            for (int v = 0; v < V; v++) c[r][v] += x * b[v];
         }
     }
-    for (int r = 0; r < R; r++)
-        for (int v = 0; v < nv; v++) {
+    for (int r = 0; r < R; r++) {
+        if (keep == LANES)
+            for (int v = 0; v < V; v++) store16(C + (size_t)r * ldc + v * LANES, &c[r][v]);
+        else {
             float t[LANES];
-            store16(t, &c[r][v]);
-            int n = W - v * LANES;
-            memcpy(C + (size_t)r * ldc + v * LANES, t, (size_t)(n < LANES ? n : LANES) * sizeof(float));
+            store16(t, &c[r][0]);
+            memcpy(C + (size_t)r * ldc + LANES - keep, t + LANES - keep, (size_t)keep * sizeof(float));
         }
+    }
 }
+
+/* One band of R rows (R = 4 or 1) across all M >= 16 columns. */
+AG_INLINE void axpy_band(int R, int M, int K, const float *A, size_t sa, size_t sk, const float *B, float *C)
+{
+    int M16 = M - M % LANES, j = 0;
+    for (; j + 4 * LANES <= M16; j += 4 * LANES) axpy_block(R, 4, LANES, K, A, sa, sk, B + j, M, C + j, M);
+    switch ((M16 - j) / LANES) {
+    case 3: axpy_block(R, 3, LANES, K, A, sa, sk, B + j, M, C + j, M); break;
+    case 2: axpy_block(R, 2, LANES, K, A, sa, sk, B + j, M, C + j, M); break;
+    case 1: axpy_block(R, 1, LANES, K, A, sa, sk, B + j, M, C + j, M); break;
+    }
+    if (M16 < M) axpy_block(R, 1, M - M16, K, A, sa, sk, B + M - LANES, M, C + M - LANES, M);
+}
+
+#define AXPY_VECTOR 1
 
 #else /* plain C: the same sums in the same order */
 
@@ -209,41 +241,28 @@ AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_floa
         }
 }
 
-AG_INLINE void axpy_tile(int R, int W, int K, const ag_float *A, size_t sa, size_t sk, const ag_float *B, int ldb,
-                             ag_float *C, int ldc)
-{
-    for (int r = 0; r < R; r++)
-        for (int k = 0; k < K; k++) {
-            ag_float x = A[r * sa + k * sk];
-            for (int c = 0; c < W; c++) C[(size_t)r * ldc + c] += x * B[(size_t)k * ldb + c];
-        }
-}
-
 #endif
 
 AG_INLINE void axpy_gemm(int N, int M, int K, const ag_float *A, size_t sa, size_t sk, const ag_float *B,
-                             ag_float *C)
+                         ag_float *C)
 {
-    if (K <= 2) { /* a tile would spend more on loading C than on arithmetic: plain rows */
-        for (int i = 0; i < N; i++)
-            for (int k = 0; k < K; k++) {
-                ag_float x = A[i * sa + k * sk];
-                const ag_float *b = B + (size_t)k * M;
-                ag_float *c = C + (size_t)i * M;
-                for (int j = 0; j < M; j++) c[j] += x * b[j];
-            }
+#ifdef AXPY_VECTOR
+    if (K > 2 && M >= LANES) {
+        int N4 = N - N % 4;
+        for (int i = 0; i < N4; i += 4) axpy_band(4, M, K, A + (size_t)i * sa, sa, sk, B, C + (size_t)i * M);
+        for (int i = N4; i < N; i++) axpy_band(1, M, K, A + (size_t)i * sa, sa, sk, B, C + (size_t)i * M);
         return;
     }
-    for (int i = 0; i < N; i += 4) {
-        int R = N - i < 4 ? N - i : 4;
-        for (int j = 0; j < M; j += 64) {
-            int W = M - j < 64 ? M - j : 64;
-            if (R == 4) axpy_tile(4, W, K, A + (size_t)i * sa, sa, sk, B + j, M, C + (size_t)i * M + j, M);
-            else
-                for (int r = 0; r < R; r++) /* leftover rows one at a time: no wasted lanes */
-                    axpy_tile(1, W, K, A + (size_t)(i + r) * sa, sa, sk, B + j, M, C + (size_t)(i + r) * M + j, M);
+#endif
+    /* K <= 2 (a tile would spend more on loading C than on arithmetic), narrow C, or
+     * no vector types: plain rows, k ascending as everywhere */
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < K; k++) {
+            ag_float x = A[i * sa + k * sk];
+            const ag_float *b = B + (size_t)k * M;
+            ag_float *c = C + (size_t)i * M;
+            for (int j = 0; j < M; j++) c[j] += x * b[j];
         }
-    }
 }
 
 /* C (N,M) += A (N,K) . B (K,M) */

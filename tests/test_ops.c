@@ -154,6 +154,109 @@ static void log_softmax_is_stable(void **state)
     ag_tape_free(t);
 }
 
+/* The matrix kernels behind matmul and linear (nn forward; nt and tn backward; nt for
+ * linear forward) against sums in double, over shapes that reach every path of
+ * ag_kernels.c: rows in tiles of 4 and left over, columns in blocks of 64, 16 and a
+ * last partial block, fewer than 16 columns, more rows of B than one packed chunk
+ * (128), K <= 2, K a multiple of 16 and K with a tail. */
+static double ref_dot(const ag_float *a, int sa, const ag_float *b, int sb, int K, double *mag)
+{
+    double s = 0;
+    *mag = 0;
+    for (int k = 0; k < K; k++) {
+        s += (double)a[k * sa] * b[k * sb];
+        *mag += fabs((double)a[k * sa] * b[k * sb]);
+    }
+    return s;
+}
+
+/* Float32 sums of K products are within about K * 2^-24 of the exact sum, relative to
+ * the sum of the products' magnitudes; (K + 2) * 2^-23 is twice that. A wrong, missing
+ * or doubled term is off by a whole product, on average 1/4 of a magnitude of ~K/4. */
+static void check_close(double got, double want, double mag, int K, const char *what, int N, int M)
+{
+    double tol = (K + 2) * 0x1p-23 * mag + 1e-30;
+    if (fabs(got - want) > tol) fail_msg("%s, N=%d M=%d K=%d: %.9g, want %.9g", what, N, M, K, got, want);
+}
+
+static void kernels_against_double(void **state)
+{
+    (void)state;
+    static const int Ns[] = {1, 3, 4, 5, 64}, Ms[] = {1, 2, 15, 16, 17, 18, 64, 65, 128, 130, 300},
+                     Ks[] = {1, 2, 3, 16, 17, 185};
+    ag_rng r;
+    ag_rng_seed(&r, 11);
+    ag_tape *t = ag_tape_new();
+    for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++)
+        for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
+                int N = Ns[ni], M = Ms[mi], K = Ks[ki];
+                ag_tensor *a = ag_param_new(2, S(N, K), NULL), *b = ag_param_new(2, S(K, M), NULL);
+                ag_tensor *w = ag_param_new(2, S(M, K), NULL), *g = ag_param_new(2, S(N, M), NULL);
+                ag_fill_uniform(a, &r, -1, 1);
+                ag_fill_uniform(b, &r, -1, 1);
+                ag_fill_uniform(w, &r, -1, 1);
+                ag_fill_uniform(g, &r, -1, 1);
+                ag_tape_reset(t);
+                /* loss = sum(g * (a b)) + sum(g * (a w^T)): d/da = g b^T + g w, d/db = a^T g */
+                ag_tensor *ab = ag_matmul(t, a, b), *aw = ag_linear(t, a, w, NULL);
+                ag_tensor *loss = ag_add(t, ag_sum(t, ag_mul(t, g, ab)), ag_sum(t, ag_mul(t, g, aw)));
+                assert_int_equal(ag_backward(t, loss), AG_OK);
+                double mag, want;
+                for (int i = 0; i < N; i++)
+                    for (int j = 0; j < M; j++) {
+                        want = ref_dot(a->data + i * K, 1, b->data + j, M, K, &mag);
+                        check_close(ab->data[i * M + j], want, mag, K, "matmul (nn)", N, M);
+                        want = ref_dot(a->data + i * K, 1, w->data + j * K, 1, K, &mag);
+                        check_close(aw->data[i * M + j], want, mag, K, "linear (nt)", N, M);
+                    }
+                for (int i = 0; i < N; i++)
+                    for (int k = 0; k < K; k++) { /* g b^T (nt) + g w (nn), each checked by its bound */
+                        double m1, m2;
+                        want = ref_dot(g->data + i * M, 1, b->data + k * M, 1, M, &m1) +
+                               ref_dot(g->data + i * M, 1, w->data + k, K, M, &m2);
+                        check_close(a->grad[i * K + k], want, m1 + m2, M + 1, "d matmul/da + d linear/dx", N, M);
+                    }
+                for (int k = 0; k < K; k++)
+                    for (int j = 0; j < M; j++) { /* a^T g (tn) */
+                        want = ref_dot(a->data + k, K, g->data + j, M, N, &mag);
+                        check_close(b->grad[k * M + j], want, mag, N, "d matmul/db (tn)", N, M);
+                    }
+                ag_param_free(a);
+                ag_param_free(b);
+                ag_param_free(w);
+                ag_param_free(g);
+            }
+    ag_tape_free(t);
+}
+
+/* A row's result does not depend on the rows around it: linear and matmul of a
+ * batch give, bit for bit, each row computed alone (padding relies on this). */
+static void kernels_are_batch_invariant(void **state)
+{
+    (void)state;
+    ag_rng r;
+    ag_rng_seed(&r, 12);
+    int N = 64, K = 185, M = 130;
+    ag_tensor *x = ag_param_new(2, S(N, K), NULL), *w = ag_param_new(2, S(M, K), NULL);
+    ag_tensor *b = ag_param_new(2, S(K, M), NULL);
+    ag_fill_uniform(x, &r, -1, 1);
+    ag_fill_uniform(w, &r, -1, 1);
+    ag_fill_uniform(b, &r, -1, 1);
+    ag_tape *t = ag_tape_new();
+    ag_tensor *all = ag_linear(t, x, w, NULL), *allm = ag_matmul(t, x, b);
+    for (int i = 0; i < N; i++) {
+        ag_tensor *row = ag_from_array(t, 2, S(1, K), x->data + i * K);
+        ag_tensor *one = ag_linear(t, row, w, NULL), *onem = ag_matmul(t, row, b);
+        assert_memory_equal(one->data, all->data + i * M, M * sizeof(ag_float));
+        assert_memory_equal(onem->data, allm->data + i * M, M * sizeof(ag_float));
+    }
+    ag_tape_free(t);
+    ag_param_free(x);
+    ag_param_free(w);
+    ag_param_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -161,6 +264,7 @@ int main(void)
         cmocka_unit_test(reduction_values),  cmocka_unit_test(product_values),
         cmocka_unit_test(shape_values),      cmocka_unit_test(log_softmax_and_nll_values),
         cmocka_unit_test(log_softmax_is_stable),
+        cmocka_unit_test(kernels_against_double), cmocka_unit_test(kernels_are_batch_invariant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
