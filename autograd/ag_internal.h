@@ -24,7 +24,7 @@ typedef enum {
     AG_OP_SUM, AG_OP_MEAN, AG_OP_SUM_DIM, AG_OP_MEAN_DIM,
     AG_OP_MATMUL, AG_OP_LINEAR,
     AG_OP_CAT, AG_OP_LOG_SOFTMAX, AG_OP_NLL_LOSS,
-    AG_OP_SELECT, AG_OP_SLICE, AG_OP_RESHAPE,
+    AG_OP_SELECT, AG_OP_SLICE, AG_OP_RESHAPE, AG_OP_INDEX_SELECT,
     AG_OP_COUNT
 } ag_op;
 
@@ -90,6 +90,7 @@ int ag__backward_log_softmax(ag_tape *t, ag_node *n);
 int ag__backward_nll_loss(ag_tape *t, ag_node *n);
 int ag__backward_narrow(ag_tape *t, ag_node *n);  /* SELECT SLICE */
 int ag__backward_reshape(ag_tape *t, ag_node *n);
+int ag__backward_index_select(ag_tape *t, ag_node *n);
 
 /* ---- matrix kernels (ag_kernels.c); all accumulate into C ---- */
 

@@ -130,6 +130,63 @@ int ag__backward_narrow(ag_tape *t, ag_node *nd)
     return 1;
 }
 
+/* ---- index_select: chosen entries of one dim ----
+ * x viewed as (outer, D, inner) -> (outer, n, inner); entry j is x's entry index[j]. */
+
+ag_tensor *ag_index_select(ag_tape *t, ag_tensor *x, int dim, const int *index, int n)
+{
+    if (!ag__inputs(t, "index_select", &x, 1)) return NULL;
+    int d = ag__dim(t, "index_select", x, dim);
+    if (d < 0) return NULL;
+    if (n < 1 || !index) return ag_tape_fail(t, AG_EARG, "index_select: needs at least one index (got %d)", n);
+    int D = x->shape[d];
+    for (int j = 0; j < n; j++)
+        if (index[j] < 0 || index[j] >= D) {
+            char buf[64];
+            return ag_tape_fail(t, AG_EINDEX, "index_select: index[%d] = %d is out of range [0, %d) for dim %d of %s",
+                                j, index[j], D, d, ag_shape_str(x, buf, sizeof buf));
+        }
+    int shape[AG_MAX_RANK];
+    for (int e = 0; e < x->rank; e++) shape[e] = e == d ? n : x->shape[e];
+    int *saved = ag__arena(t, (size_t)n * sizeof *saved);
+    ag_tensor *out = saved ? ag__new(t, "index_select", x->rank, shape) : NULL;
+    if (!out) return NULL;
+    memcpy(saved, index, (size_t)n * sizeof *saved);
+    int outer, inner;
+    ag__split(x, d, &outer, &inner);
+    for (int o = 0; o < outer; o++)
+        for (int j = 0; j < n; j++)
+            memcpy(out->data + ((size_t)o * n + j) * inner, x->data + ((size_t)o * D + index[j]) * inner,
+                   (size_t)inner * sizeof(ag_float));
+    int ok;
+    ag_node *nd = ag__record(t, AG_OP_INDEX_SELECT, out, &x, 1, &ok);
+    if (nd) {
+        nd->i0 = d;
+        nd->i1 = n;
+        nd->saved = saved;
+    }
+    return ok ? out : NULL;
+}
+
+/* dx[o, index[j], i] += g[o, j, i] */
+int ag__backward_index_select(ag_tape *t, ag_node *nd)
+{
+    ag_tensor *x = nd->in[0];
+    ag_float *dx = ag__grad(t, x);
+    if (!dx) return 0;
+    int outer, inner, D = x->shape[nd->i0], n = nd->i1;
+    const int *index = nd->saved;
+    ag__split(x, nd->i0, &outer, &inner);
+    const ag_float *g = nd->out->grad;
+    for (int o = 0; o < outer; o++)
+        for (int j = 0; j < n; j++) {
+            ag_float *dst = dx + ((size_t)o * D + index[j]) * inner;
+            const ag_float *src = g + ((size_t)o * n + j) * inner;
+            for (int i = 0; i < inner; i++) dst[i] += src[i];
+        }
+    return 1;
+}
+
 /* ---- reshape ---- */
 
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int rank, const int *shape)

@@ -12,7 +12,7 @@ const char *const ag__op_names[AG_OP_COUNT] = {
     "sum", "mean", "sum_dim", "mean_dim",
     "matmul", "linear",
     "cat", "log_softmax", "nll_loss",
-    "select", "slice", "reshape",
+    "select", "slice", "reshape", "index_select",
 };
 static_assert(sizeof ag__op_names / sizeof ag__op_names[0] == AG_OP_COUNT, "op name table");
 
@@ -320,6 +320,7 @@ static int backward_node(ag_tape *t, ag_node *n)
     case AG_OP_NLL_LOSS: return ag__backward_nll_loss(t, n);
     case AG_OP_SELECT: case AG_OP_SLICE: return ag__backward_narrow(t, n);
     case AG_OP_RESHAPE: return ag__backward_reshape(t, n);
+    case AG_OP_INDEX_SELECT: return ag__backward_index_select(t, n);
     case AG_OP_COUNT: break;
     }
     assert(!"unknown op on the tape");

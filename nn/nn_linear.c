@@ -57,6 +57,55 @@ ag_tensor *nn_seed_rnn_step(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, ag_t
     return ag_log_softmax(t, nn_linear_forward(t, &m->i2o, combined), 1); /* (N, O) */
 }
 
+/* A padded batch without wasted work. The sequences are put in order of decreasing
+ * length (ties in input order), so at step s the ones still running are the first
+ * live[s] rows: the step runs on those rows only, the output layer only on the rows
+ * whose sequence ends at s, and the outputs go back to input order at the end. Every
+ * row's values are those of its sequence run alone (the kernels give a row the same
+ * result whatever rows surround it). */
+static ag_tensor *seed_forward_packed(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, const int *lengths)
+{
+    int T = x->shape[0], N = x->shape[1];
+    int *order = ag_tape_alloc(t, (size_t)N * sizeof *order);  /* sorted position -> sequence */
+    int *back = ag_tape_alloc(t, (size_t)N * sizeof *back);    /* sequence -> sorted position */
+    int *live = ag_tape_alloc(t, (size_t)(T + 1) * sizeof *live); /* rows still running at s */
+    int *rows = ag_tape_alloc(t, (size_t)T * N * sizeof *rows);    /* step s's rows of x (T*N, I) */
+    ag_tensor **pieces = ag_tape_alloc(t, (size_t)T * sizeof *pieces);
+    if (!order || !back || !live || !rows || !pieces) return NULL;
+    int k = 0;
+    for (int len = T; len >= 1; len--) /* counting sort, longest first, stable */
+        for (int n = 0; n < N; n++)
+            if (lengths[n] == len) back[n] = k, order[k++] = n;
+    for (int s = 0; s <= T; s++) {
+        live[s] = 0;
+        while (live[s] < N && lengths[order[live[s]]] > s) live[s]++;
+    }
+    ag_tensor *flat = ag_reshape(t, x, 2, (int[]){T * N, m->input}); /* (T*N, I) */
+    ag_tensor *h = nn_seed_rnn_init_hidden(t, m, N);                 /* (live, H), sorted */
+    int np = 0;
+    for (int s = 0; s < T && h && flat; s++) {
+        char label[32];
+        snprintf(label, sizeof label, "step %d", s);
+        ag_tape_group(t, label);
+        int n = live[s], ending = live[s] - live[s + 1];
+        for (int j = 0; j < n; j++) rows[s * N + j] = s * N + order[j];
+        ag_tensor *xs[2] = {ag_index_select(t, flat, 0, rows + s * N, n), h->shape[0] > n ? ag_slice(t, h, 0, 0, n) : h};
+        ag_tensor *combined = ag_cat(t, xs, 2, 1);                 /* (n, I + H) */
+        h = nn_linear_forward(t, &m->i2h, combined);                /* (n, H) */
+        if (ending > 0) /* rows [live[s+1], live[s]) end here: (ending, O) */
+            pieces[np++] = ag_log_softmax(t, nn_linear_forward(t, &m->i2o, ag_slice(t, combined, 0, n - ending, n)), 1);
+    }
+    ag_tape_group(t, NULL);
+    if (!h || !flat) return NULL;
+    for (int i = 0; i < np / 2; i++) { /* latest step first: sorted rows 0, 1, ... */
+        ag_tensor *tmp = pieces[i];
+        pieces[i] = pieces[np - 1 - i];
+        pieces[np - 1 - i] = tmp;
+    }
+    ag_tensor *sorted = np == 1 ? pieces[0] : ag_cat(t, pieces, np, 0); /* (N, O) */
+    return ag_index_select(t, sorted, 0, back, N);
+}
+
 ag_tensor *nn_seed_rnn_forward(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, const int *lengths)
 {
     if (!x) return ag_tape_fail(t, AG_EARG, "seed_rnn: input is NULL");
@@ -69,22 +118,17 @@ ag_tensor *nn_seed_rnn_forward(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, c
     for (int n = 0; lengths && n < N; n++)
         if (lengths[n] < 1 || lengths[n] > T)
             return ag_tape_fail(t, AG_EINDEX, "seed_rnn: length %d of sequence %d is outside 1..%d", lengths[n], n, T);
+    if (lengths) return seed_forward_packed(t, m, x, lengths);
+    /* every sequence ends at T - 1: only the last output matters */
     ag_tensor *h = nn_seed_rnn_init_hidden(t, m, N), *out = NULL;
     for (int s = 0; s < T; s++) {
-        ag_tensor *h_new, *o;
+        ag_tensor *h_new;
         char label[32];
         snprintf(label, sizeof label, "step %d", s);
         ag_tape_group(t, label); /* graph dumps draw each step as a cluster */
-        if (!lengths) { /* every sequence ends at T - 1: only the last output matters */
-            o = nn_seed_rnn_step(t, m, ag_select(t, x, 0, s), h, &h_new, s == T - 1);
-            h = h_new;
-            if (o) out = o;
-            continue;
-        }
-        o = nn_seed_rnn_step(t, m, ag_select(t, x, 0, s), h, &h_new, 1);
-        ag_tensor *last = nn_mask_last(t, lengths, N, s);
-        out = out ? nn_where(t, last, o, out) : nn_where(t, last, o, ag_zeros(t, 2, (int[]){N, m->output}));
-        h = nn_where(t, nn_mask_live(t, lengths, N, s), h_new, h);
+        ag_tensor *o = nn_seed_rnn_step(t, m, ag_select(t, x, 0, s), h, &h_new, s == T - 1);
+        h = h_new;
+        if (o) out = o;
     }
     ag_tape_group(t, NULL);
     return out;

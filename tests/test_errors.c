@@ -53,6 +53,8 @@ static ag_tensor *call(ag_tape *t, int i)
     case 23: return ag_zeros(t, 2, S(3, 0));
     case 24: return ag_mean_dim(t, T(t, 0, NULL), 0, 1);
     case 25: return ag_from_array(t, 1, S(3), NULL);
+    case 26: return ag_index_select(t, T(t, 2, S(4, 3)), 0, S(1, 4, 0), 3);
+    case 27: return ag_index_select(t, T(t, 2, S(4, 3)), 1, S(0), 0);
     }
     return NULL;
 }
@@ -84,6 +86,8 @@ static const bad_case cases[] = {
     {"zero dim", AG_EARG, "zeros: shape has a dim < 1", ""},
     {"dim of a scalar", AG_EARG, "mean_dim: dim 0 is out of range", "()"},
     {"from_array NULL", AG_EARG, "from_array: values are NULL", ""},
+    {"index_select index", AG_EINDEX, "index_select: index[1] = 4 is out of range [0, 4) for dim 0", "(4, 3)"},
+    {"index_select none", AG_EARG, "index_select: needs at least one index (got 0)", ""},
 };
 
 static void each_bad_call_reports(void **state)

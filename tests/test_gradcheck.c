@@ -41,7 +41,7 @@ enum kind {
     K_SUM, K_MEAN, K_SUM_DIM, K_MEAN_DIM,
     K_MATMUL, K_LINEAR, K_LINEAR_NOBIAS,
     K_CAT, K_CAT_CONST, K_LOG_SOFTMAX, K_NLL, K_NLL_LOGSOFTMAX,
-    K_SELECT, K_SLICE, K_RESHAPE,
+    K_SELECT, K_SLICE, K_RESHAPE, K_INDEX_SELECT,
     K_USED_TWICE, K_RECURRENCE, K_DETACHED
 };
 
@@ -91,6 +91,8 @@ static ag_tensor *run(ag_tape *t, void *ud)
     case K_SELECT: return ag_select(t, p[0], f->dim, f->a);
     case K_SLICE: return ag_slice(t, p[0], f->dim, f->a, f->b);
     case K_RESHAPE: return ag_reshape(t, p[0], 3, (int[]){4, -1, 2});
+    case K_INDEX_SELECT: /* entries 2, 0, 2, 1 of dim `dim` (size 3): one repeated, all used */
+        return ag_index_select(t, p[0], f->dim, (int[]){2, 0, 2, 1}, 4);
     case K_USED_TWICE: /* x * x + x: three uses of x */
         return ag_add(t, ag_mul(t, p[0], p[0]), p[0]);
     case K_RECURRENCE: {
@@ -305,7 +307,7 @@ static void nll(void **state)
     }
 }
 
-static void select_slice_reshape(void **state)
+static void select_slice_index_reshape(void **state)
 {
     (void)state;
     for (int dim = 0; dim < 3; dim++) {
@@ -332,6 +334,14 @@ static void select_slice_reshape(void **state)
     f.b = 4;
     param(&f, -1, 1, 3, (int[]){2, 3, 4});
     check_ok(&f, "slice dim 2 [1, 4)");
+    for (int dim = 0; dim < 3; dim++) {
+        begin(&f, K_INDEX_SELECT);
+        f.dim = dim;
+        param(&f, -1, 1, 3, dim == 0 ? (int[]){3, 2, 4} : dim == 1 ? (int[]){2, 3, 4} : (int[]){2, 4, 3});
+        char what[64];
+        snprintf(what, sizeof what, "index_select dim %d {2, 0, 2, 1}", dim);
+        check_ok(&f, what);
+    }
     begin(&f, K_RESHAPE);
     param(&f, -1, 1, 2, (int[]){2, 12});
     check_ok(&f, "reshape (2,12) -> (4,-1,2)");
@@ -369,7 +379,7 @@ int main(void)
         cmocka_unit_test(broadcasting),   cmocka_unit_test(unary),
         cmocka_unit_test(reductions),     cmocka_unit_test(products),
         cmocka_unit_test(cat),            cmocka_unit_test(log_softmax),
-        cmocka_unit_test(nll),            cmocka_unit_test(select_slice_reshape),
+        cmocka_unit_test(nll),            cmocka_unit_test(select_slice_index_reshape),
         cmocka_unit_test(compositions),   cmocka_unit_test(negative_control),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -270,6 +270,11 @@ ag_tensor *ag_select(ag_tape *t, ag_tensor *x, int dim, int index);
 /* Indices [start, end) of dim `dim`; 0 <= start < end <= shape[dim]. */
 ag_tensor *ag_slice(ag_tape *t, ag_tensor *x, int dim, int start, int end);
 
+/* Entries index[0..n-1] of dim `dim`, in that order (as torch.index_select): x (D, H),
+ * dim 0, index {2, 0, 2} -> (3, H) holding rows 2, 0 and 2. An index may repeat; its
+ * gradients add up. Each index must be in [0, D); index is copied. */
+ag_tensor *ag_index_select(ag_tape *t, ag_tensor *x, int dim, const int *index, int n);
+
 /* Same data, new shape of the same size; one dim may be -1 (inferred). */
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int rank, const int *shape);
 

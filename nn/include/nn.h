@@ -115,7 +115,10 @@ ag_tensor *nn_seed_rnn_step(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, ag_t
 /* A padded batch. x: (T, N, input); lengths: N values in 1..T, or NULL for all T.
  * Sequence n's hidden state stops changing after its step lengths[n]-1, and its output
  * is the one computed at that step. Returns (N, output) log-probs. Each step's nodes are
- * filed under ag_tape_group "step t" (graph dumps draw them as clusters). */
+ * filed under ag_tape_group "step t" (graph dumps draw them as clusters).
+ * With lengths, no work is spent on padding: the sequences are taken longest first
+ * (ag_index_select), each step runs on the rows still running and the output layer on
+ * the rows that end at that step; the result is back in input order. */
 ag_tensor *nn_seed_rnn_forward(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, const int *lengths);
 
 /* ---- Elman RNN, GRU, LSTM (torch.nn layout, one layer) -------------------------------------
