@@ -1,7 +1,7 @@
 /* nn_linear.c -- Linear and the tutorial's RNN, which is two Linears over cat(x, h). */
 #include <math.h>
 
-#include "nn.h"
+#include "nn_internal.h"
 
 nn_status nn_linear_init(nn_linear *m, nn_params *ps, const char *prefix, int in, int out, int bias,
                          ag_rng *rng)
@@ -66,20 +66,9 @@ ag_tensor *nn_seed_rnn_step(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, ag_t
 static ag_tensor *seed_forward_packed(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, const int *lengths)
 {
     int T = x->shape[0], N = x->shape[1];
-    int *order = ag_tape_alloc(t, (size_t)N * sizeof *order);  /* sorted position -> sequence */
-    int *back = ag_tape_alloc(t, (size_t)N * sizeof *back);    /* sequence -> sorted position */
-    int *live = ag_tape_alloc(t, (size_t)(T + 1) * sizeof *live); /* rows still running at s */
-    int *rows = ag_tape_alloc(t, (size_t)T * N * sizeof *rows);    /* step s's rows of x (T*N, I) */
+    nn__packing pk;
     ag_tensor **pieces = ag_tape_alloc(t, (size_t)T * sizeof *pieces);
-    if (!order || !back || !live || !rows || !pieces) return NULL;
-    int k = 0;
-    for (int len = T; len >= 1; len--) /* counting sort, longest first, stable */
-        for (int n = 0; n < N; n++)
-            if (lengths[n] == len) back[n] = k, order[k++] = n;
-    for (int s = 0; s <= T; s++) {
-        live[s] = 0;
-        while (live[s] < N && lengths[order[live[s]]] > s) live[s]++;
-    }
+    if (!pieces || nn__pack(t, lengths, T, N, &pk) != 0) return NULL;
     ag_tensor *flat = ag_reshape(t, x, 2, (int[]){T * N, m->input}); /* (T*N, I) */
     ag_tensor *h = nn_seed_rnn_init_hidden(t, m, N);                 /* (live, H), sorted */
     int np = 0;
@@ -87,9 +76,8 @@ static ag_tensor *seed_forward_packed(ag_tape *t, const nn_seed_rnn *m, ag_tenso
         char label[32];
         snprintf(label, sizeof label, "step %d", s);
         ag_tape_group(t, label);
-        int n = live[s], ending = live[s] - live[s + 1];
-        for (int j = 0; j < n; j++) rows[s * N + j] = s * N + order[j];
-        ag_tensor *xs[2] = {ag_index_select(t, flat, 0, rows + s * N, n), h->shape[0] > n ? ag_slice(t, h, 0, 0, n) : h};
+        int n = pk.live[s], ending = n - pk.live[s + 1];
+        ag_tensor *xs[2] = {ag_index_select(t, flat, 0, pk.rows + pk.off[s], n), h->shape[0] > n ? ag_slice(t, h, 0, 0, n) : h};
         ag_tensor *combined = ag_cat(t, xs, 2, 1);                 /* (n, I + H) */
         h = nn_linear_forward(t, &m->i2h, combined);                /* (n, H) */
         if (ending > 0) /* rows [live[s+1], live[s]) end here: (ending, O) */
@@ -103,7 +91,7 @@ static ag_tensor *seed_forward_packed(ag_tape *t, const nn_seed_rnn *m, ag_tenso
         pieces[np - 1 - i] = tmp;
     }
     ag_tensor *sorted = np == 1 ? pieces[0] : ag_cat(t, pieces, np, 0); /* (N, O) */
-    return ag_index_select(t, sorted, 0, back, N);
+    return ag_index_select(t, sorted, 0, pk.back, N);
 }
 
 ag_tensor *nn_seed_rnn_forward(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, const int *lengths)

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "nn.h"
+#include "nn_internal.h"
 
 const char *nn_rnn_kind_name(nn_rnn_kind k)
 {
@@ -93,6 +93,31 @@ ag_tensor *nn_dropout(ag_tape *t, ag_tensor *x, double p, ag_rng *rng)
 /* ---- one step of each cell ----
  * gi: (N, G*H) = W_ih x_t + b_ih, precomputed for all steps; h, c: (N, H). */
 
+int nn__pack(ag_tape *t, const int *lengths, int T, int N, nn__packing *pk)
+{
+    pk->order = ag_tape_alloc(t, (size_t)N * sizeof *pk->order);
+    pk->back = ag_tape_alloc(t, (size_t)N * sizeof *pk->back);
+    pk->live = ag_tape_alloc(t, (size_t)(T + 1) * sizeof *pk->live);
+    pk->off = ag_tape_alloc(t, (size_t)(T + 1) * sizeof *pk->off);
+    pk->rows = ag_tape_alloc(t, (size_t)T * N * sizeof *pk->rows);
+    if (!pk->order || !pk->back || !pk->live || !pk->off || !pk->rows) return -1;
+    int k = 0;
+    for (int len = T; len >= 1; len--) /* counting sort, longest first, stable */
+        for (int n = 0; n < N; n++)
+            if (lengths[n] == len) pk->back[n] = k, pk->order[k++] = n;
+    pk->off[0] = 0;
+    for (int s = 0; s <= T; s++) {
+        int n = 0;
+        while (n < N && lengths[pk->order[n]] > s) n++;
+        pk->live[s] = n;
+        if (s < T) {
+            for (int j = 0; j < n; j++) pk->rows[pk->off[s] + j] = s * N + pk->order[j];
+            pk->off[s + 1] = pk->off[s] + n;
+        }
+    }
+    return 0;
+}
+
 static ag_tensor *gate(ag_tape *t, ag_tensor *g, int k, int H)
 {
     return ag_slice(t, g, 1, k * H, (k + 1) * H);
@@ -124,6 +149,55 @@ static ag_tensor *cell(ag_tape *t, const nn_rnn *m, ag_tensor *gi, ag_tensor *h,
     return NULL;
 }
 
+/* A padded batch without wasted work (see nn__packing): the input projection runs once
+ * over the live (step, sequence) pairs only, each step on the sequences still running,
+ * and each sequence's final state is taken at its own last step. The results are put
+ * back in input order. */
+static ag_tensor *rnn_forward_packed(ag_tape *t, const nn_rnn *m, ag_tensor *x, const int *lengths, ag_tensor *h0,
+                                     ag_tensor **all)
+{
+    const char *name = nn_rnn_kind_name(m->kind);
+    int T = x->shape[0], N = x->shape[1], H = m->hidden;
+    nn__packing pk;
+    ag_tensor **ends = ag_tape_alloc(t, (size_t)T * sizeof *ends); /* sorted rows [live[s+1], live[s]) */
+    ag_tensor **parts = ag_tape_alloc(t, (size_t)(T + 1) * sizeof *parts);
+    ag_tensor **steps = all ? ag_tape_alloc(t, (size_t)T * sizeof *steps) : NULL;
+    if (!ends || !parts || (all && !steps) || nn__pack(t, lengths, T, N, &pk) != 0) return NULL;
+    ag_tensor *flat = ag_reshape(t, x, 2, (int[]){T * N, m->input});
+    ag_tensor *gi = ag_linear(t, ag_index_select(t, flat, 0, pk.rows, pk.off[T]), m->weight_ih, m->bias_ih);
+    ag_tensor *h = h0 ? ag_index_select(t, h0, 0, pk.order, N) : ag_zeros(t, 2, (int[]){N, H}); /* sorted */
+    ag_tensor *c = m->kind == NN_LSTM ? ag_zeros(t, 2, (int[]){N, H}) : NULL;
+    if (!gi || !h) return NULL;
+    for (int s = 0; s < T; s++) {
+        char label[32];
+        snprintf(label, sizeof label, "%s step %d", name, s);
+        ag_tape_group(t, label);
+        int n = pk.live[s], ending = n - pk.live[s + 1];
+        if (!h) return NULL;
+        if (h->shape[0] > n) {
+            h = ag_slice(t, h, 0, 0, n);
+            if (c) c = ag_slice(t, c, 0, 0, n);
+        }
+        ag_tensor *c_new = c;
+        h = cell(t, m, ag_slice(t, gi, 0, pk.off[s], pk.off[s] + n), h, &c_new); /* (n, H) */
+        c = c_new;
+        ends[s] = ending == 0 ? NULL : ending == n ? h : ag_slice(t, h, 0, n - ending, n);
+        if (steps) { /* all N sorted rows: the running ones, then the finished ones' last states */
+            int k = 0;
+            parts[k++] = h;
+            for (int r = s - 1; r >= 0; r--)
+                if (ends[r]) parts[k++] = ends[r];
+            steps[s] = ag_reshape(t, k == 1 ? h : ag_cat(t, parts, k, 0), 3, (int[]){1, N, H});
+        }
+    }
+    ag_tape_group(t, NULL);
+    int k = 0;
+    for (int s = T - 1; s >= 0; s--)
+        if (ends[s]) parts[k++] = ends[s];
+    if (all) *all = ag_index_select(t, T == 1 ? steps[0] : ag_cat(t, steps, T, 0), 1, pk.back, N);
+    return ag_index_select(t, k == 1 ? parts[0] : ag_cat(t, parts, k, 0), 0, pk.back, N); /* (N, H) */
+}
+
 ag_tensor *nn_rnn_forward(ag_tape *t, const nn_rnn *m, ag_tensor *x, const int *lengths, ag_tensor *h0,
                           ag_tensor **all)
 {
@@ -144,6 +218,7 @@ ag_tensor *nn_rnn_forward(ag_tape *t, const nn_rnn *m, ag_tensor *x, const int *
             return ag_tape_fail(t, AG_EINDEX, "%s: length %d of sequence %d is outside 1..%d", name, lengths[n], n, T);
         padded |= lengths[n] < T;
     }
+    if (padded) return rnn_forward_packed(t, m, x, lengths, h0, all);
     /* The input projection of every step at once: (T*N, I) -> (T, N, G*H). */
     ag_tensor *flat = ag_reshape(t, x, 2, (int[]){T * N, m->input});
     ag_tensor *gi_all = ag_reshape(t, ag_linear(t, flat, m->weight_ih, m->bias_ih), 3,
@@ -158,14 +233,8 @@ ag_tensor *nn_rnn_forward(ag_tape *t, const nn_rnn *m, ag_tensor *x, const int *
         ag_tape_group(t, label); /* graph dumps draw each step as a cluster */
         ag_tensor *c_new = c;
         ag_tensor *h_new = cell(t, m, ag_select(t, gi_all, 0, s), h, &c_new);
-        if (padded) { /* a finished sequence keeps its state */
-            ag_tensor *live = nn_mask_live(t, lengths, N, s);
-            h = nn_where(t, live, h_new, h);
-            if (c) c = nn_where(t, live, c_new, c);
-        } else {
-            h = h_new;
-            c = c_new;
-        }
+        h = h_new;
+        c = c_new;
         if (steps) steps[s] = ag_reshape(t, h, 3, (int[]){1, N, H});
     }
     ag_tape_group(t, NULL);

@@ -232,6 +232,51 @@ static void padding_never_changes_a_result(void **state)
     for (int kind = 0; kind < 4; kind++) padding_case(kind);
 }
 
+/* Every step's state (`all`) of a padded batch, with a given h0: inside a sequence it is
+ * the state of that sequence run alone, after its end it repeats its last state; the
+ * final state is the one at its own end. Exact, as the outputs above. */
+static void padded_all_states(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        nn_params ps;
+        nn_params_init(&ps);
+        ag_rng r;
+        ag_rng_seed(&r, 9);
+        nn_rnn rnn;
+        assert_int_equal(nn_rnn_init(&rnn, &ps, (nn_rnn_kind)kind, "", PI, PH, &r), NN_OK);
+        ag_float x[PT][PN][PI] = {{{0}}}, h0[PN][PH];
+        for (int t = 0; t < PT; t++)
+            for (int n = 0; n < PN; n++)
+                for (int i = 0; i < PI && t < PLEN[n]; i++) x[t][n][i] = (ag_float)(ag_rng_uniform(&r) * 2 - 1);
+        for (int n = 0; n < PN; n++)
+            for (int j = 0; j < PH; j++) h0[n][j] = (ag_float)(ag_rng_uniform(&r) - 0.5);
+        ag_tape *tb = ag_tape_new(), *t1 = ag_tape_new();
+        ag_tensor *all;
+        ag_tensor *hb = nn_rnn_forward(tb, &rnn, ag_from_array(tb, 3, (int[]){PT, PN, PI}, &x[0][0][0]), PLEN,
+                                       ag_from_array(tb, 2, (int[]){PN, PH}, &h0[0][0]), &all);
+        assert_non_null(hb);
+        assert_non_null(all);
+        assert_int_equal(all->shape[0], PT);
+        assert_int_equal(all->shape[1], PN);
+        for (int n = 0; n < PN; n++) {
+            ag_tape_reset(t1);
+            ag_tensor *xn = ag_zeros(t1, 3, (int[]){PLEN[n], 1, PI}), *all1;
+            for (int s = 0; s < PLEN[n]; s++) memcpy(xn->data + s * PI, x[s][n], sizeof x[s][n]);
+            ag_tensor *h1 = nn_rnn_forward(t1, &rnn, xn, NULL, ag_from_array(t1, 2, (int[]){1, PH}, h0[n]), &all1);
+            assert_non_null(h1);
+            assert_memory_equal(hb->data + n * PH, h1->data, PH * sizeof(ag_float));
+            for (int s = 0; s < PT; s++) {
+                int from = s < PLEN[n] ? s : PLEN[n] - 1;
+                assert_memory_equal(all->data + (s * PN + n) * PH, all1->data + from * PH, PH * sizeof(ag_float));
+            }
+        }
+        ag_tape_free(tb);
+        ag_tape_free(t1);
+        nn_params_free(&ps);
+    }
+}
+
 static void rnn_shape_errors(void **state)
 {
     (void)state;
@@ -362,7 +407,7 @@ int main(void)
         cmocka_unit_test(adam),
         cmocka_unit_test(clip),
         cmocka_unit_test(where_is_exact),
-        cmocka_unit_test(padding_never_changes_a_result),
+        cmocka_unit_test(padding_never_changes_a_result), cmocka_unit_test(padded_all_states),
         cmocka_unit_test(rnn_shape_errors),
         cmocka_unit_test(dropout),
         cmocka_unit_test(training_step_allocation_failures),
