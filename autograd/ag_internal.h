@@ -42,6 +42,7 @@ typedef struct ag_node {
     int group;          /* ag_tape_group in force when it was recorded; 0 = none */
     ag_float f;         /* op-specific */
     void *saved;        /* op-specific arena data (nll targets) */
+    struct ag_node *defer_next; /* in the tape's list of deferred weight gradients */
 } ag_node;
 
 /* ---- the tape (ag_tape.c) ---- */
@@ -51,6 +52,10 @@ typedef struct ag_node {
 ag_node *ag__last(const ag_tape *t);
 const char *ag__group_label(const ag_tape *t, int g);
 int ag__groups(const ag_tape *t);
+
+/* Weight gradients of linear nodes are deferred to the end of a backward pass, when
+ * all of one weight's are done as a single product (ag_tape.c). */
+void ag__defer(ag_tape *t, ag_node *n);
 
 /* Arena bytes, 64-byte aligned, released by reset; NULL (and AG_ENOMEM set) on failure. */
 void *ag__arena(ag_tape *t, size_t n);

@@ -81,7 +81,9 @@ int ag__backward_linear(ag_tape *t, ag_node *nd)
         if (!dx) return 0;
         ag__gemm_nn(N, I, O, g, W->data, dx);
     }
-    if (W->requires_grad) {
+    if (W->requires_grad && !W->grad_fn && N < 16) { /* a parameter, few rows: at the end of the pass */
+        ag__defer(t, nd);
+    } else if (W->requires_grad) {
         ag_float *dW = ag__grad(t, W);
         if (!dW) return 0;
         ag__gemm_tn(O, I, N, g, x->data, dW);

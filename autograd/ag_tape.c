@@ -38,6 +38,7 @@ struct ag_tape {
     group *groups;   /* most recent first, in the arena */
     int n_groups, cur_group;
     int grad_enabled;
+    ag_node *deferred; /* linear nodes whose weight gradient is still to add (backward) */
     ag_status status;
     char err[512];
 };
@@ -69,6 +70,7 @@ void ag_tape_reset(ag_tape *t)
     t->n_nodes = 0;
     t->groups = NULL;
     t->n_groups = t->cur_group = 0;
+    t->deferred = NULL;
     t->status = AG_OK;
     t->err[0] = 0;
 }
@@ -327,6 +329,54 @@ static int backward_node(ag_tape *t, ag_node *n)
     return 0;
 }
 
+/* ---- deferred weight gradients ----
+ * A weight used at every step of a recurrence gets one outer product per step: dW +=
+ * g^T x, each a pass over all of dW. With few rows (under 16) that pass costs more than
+ * its arithmetic, so linear's backward files its node here instead, and at the end of
+ * the pass the nodes of each weight are stacked, G (R, O) over X (R, I) with R their
+ * rows in all, for a single dW += G^T X. */
+
+void ag__defer(ag_tape *t, ag_node *n)
+{
+    n->defer_next = t->deferred;
+    t->deferred = n;
+}
+
+static int flush_deferred(ag_tape *t)
+{
+    while (t->deferred) {
+        ag_tensor *W = t->deferred->in[1];
+        int O = W->shape[0], I = W->shape[1], R = 0, nodes = 0;
+        for (ag_node *n = t->deferred; n; n = n->defer_next)
+            if (n->in[1] == W) R += n->in[0]->shape[0], nodes++;
+        ag_float *dW = ag__grad(t, W);
+        if (!dW) return 0;
+        if (nodes == 1) {
+            ag_node *n = t->deferred;
+            ag__gemm_tn(O, I, R, n->out->grad, n->in[0]->data, dW);
+            t->deferred = n->defer_next;
+            continue;
+        }
+        ag_float *G = ag__arena(t, (size_t)R * O * sizeof *G), *X = ag__arena(t, (size_t)R * I * sizeof *X);
+        if (!G || !X) return 0;
+        int r = 0;
+        for (ag_node **link = &t->deferred; *link;) {
+            ag_node *n = *link;
+            if (n->in[1] != W) {
+                link = &n->defer_next;
+                continue;
+            }
+            int rows = n->in[0]->shape[0];
+            memcpy(G + (size_t)r * O, n->out->grad, (size_t)rows * O * sizeof *G);
+            memcpy(X + (size_t)r * I, n->in[0]->data, (size_t)rows * I * sizeof *X);
+            r += rows;
+            *link = n->defer_next;
+        }
+        ag__gemm_tn(O, I, R, G, X, dW);
+    }
+    return 1;
+}
+
 ag_status ag_backward_seed(ag_tape *t, ag_tensor *out, const ag_float *seed)
 {
     if (!out) {
@@ -343,11 +393,14 @@ ag_status ag_backward_seed(ag_tape *t, ag_tensor *out, const ag_float *seed)
     for (int i = 0; i < out->size; i++) g[i] += seed ? seed[i] : 1;
     /* The tape is in creation order, so reverse order is a valid reverse topological
      * order; nodes that do not lead to `out` have no gradient and are skipped. */
+    t->deferred = NULL;
     for (ag_node *n = out->grad_fn; n; n = n->prev) {
         if (!n->out->grad) continue;
-        if (!backward_node(t, n)) return t->status;
+        if (!backward_node(t, n)) break;
     }
-    return AG_OK;
+    if (t->status == AG_OK) flush_deferred(t);
+    t->deferred = NULL;
+    return t->status;
 }
 
 ag_status ag_backward(ag_tape *t, ag_tensor *loss)
