@@ -42,7 +42,7 @@ enum kind {
     K_MATMUL, K_LINEAR, K_LINEAR_NOBIAS,
     K_CAT, K_CAT_CONST, K_LOG_SOFTMAX, K_NLL, K_NLL_LOGSOFTMAX,
     K_SELECT, K_SLICE, K_RESHAPE, K_INDEX_SELECT,
-    K_USED_TWICE, K_RECURRENCE, K_DETACHED
+    K_USED_TWICE, K_RECURRENCE, K_SHARED_WEIGHT, K_DETACHED
 };
 
 typedef struct {
@@ -103,6 +103,18 @@ static ag_tensor *run(ag_tape *t, void *ud)
             h = ag_tanh(t, ag_linear(t, ag_cat(t, xs, 2, 1), p[1], p[2]));
         }
         return h;
+    }
+    case K_SHARED_WEIGHT: {
+        /* one weight in four linears: 2 and 3 rows (gradients deferred to the end of the
+         * pass and stacked), 20 rows (added at once), and a computed weight 2W (not a
+         * parameter: added at once, then through the scale) */
+        ag_tensor *x = p[0], *W = p[1];
+        ag_tensor *a = ag_linear(t, ag_slice(t, x, 0, 0, 2), W, NULL);
+        ag_tensor *b = ag_linear(t, ag_slice(t, x, 0, 2, 5), W, NULL);
+        ag_tensor *c = ag_linear(t, x, W, p[2]);
+        ag_tensor *d = ag_linear(t, ag_slice(t, x, 0, 5, 7), ag_scale(t, W, 2), NULL);
+        ag_tensor *parts[4] = {a, b, ag_tanh(t, c), d};
+        return ag_cat(t, parts, 4, 0);
     }
     case K_DETACHED: {
         /* p * copy-of-p: the copy is a constant, so the tape's gradient misses a term */
@@ -359,6 +371,11 @@ static void compositions(void **state)
     param(&f, -0.5, 0.5, 2, (int[]){4, 7}); /* W: (H, I+H) */
     param(&f, -0.5, 0.5, 1, (int[]){4});    /* b: (H) */
     check_ok(&f, "tanh recurrence, 5 steps");
+    begin(&f, K_SHARED_WEIGHT);
+    param(&f, -1, 1, 2, (int[]){20, 3});    /* x: (20, I) */
+    param(&f, -0.5, 0.5, 2, (int[]){4, 3}); /* W: (O, I) */
+    param(&f, -0.5, 0.5, 1, (int[]){4});    /* b: (O) */
+    check_ok(&f, "shared weight, 2+3+20+2 rows");
 }
 
 /* The check must fail a wrong gradient: here the tape misses d/dp of the detached copy,
