@@ -106,4 +106,9 @@ void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_float *B, ag_f
 /* C (N,M) += A^T . B, A is (K,N), B is (K,M) */
 void ag__gemm_tn(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C);
 
+/* z[i] = exp, tanh or sigmoid of x[i], i < n (ag_kernels.c; z may be x) */
+void ag__vexp(int n, const ag_float *x, ag_float *z);
+void ag__vtanh(int n, const ag_float *x, ag_float *z);
+void ag__vsigmoid(int n, const ag_float *x, ag_float *z);
+
 #endif

@@ -1,4 +1,5 @@
-/* ag_kernels.c -- the matrix products behind matmul and linear. All accumulate into C.
+/* ag_kernels.c -- the matrix products behind matmul and linear (all accumulate into C),
+ * and exp, tanh and sigmoid over arrays.
  *
  * Every element C[i][j] is computed in an order that depends only on K, never on N or
  * M or on where (i, j) falls in a tile: a row's result is the same bit for bit whether
@@ -11,6 +12,7 @@
  * With GCC or Clang and float elements the kernels use the compilers' vector types
  * (16 floats) and tiles that keep their accumulators in registers; elsewhere, and in
  * the double build, plain loops that compute the same sums in the same order. */
+#include <math.h>
 #include <string.h>
 
 #include "ag_internal.h"
@@ -215,6 +217,108 @@ AG_INLINE void axpy_band(int R, int M, int K, const float *A, size_t sa, size_t 
     if (M16 < M) axpy_block(R, 1, M - M16, K, A, sa, sk, B + M - LANES, M, C + M - LANES, M);
 }
 
+/* ---- exp, tanh, sigmoid on 16 lanes ----------------------------------------------
+ * exp: x = n ln2 + r with n = round(x / ln2) and |r| <= ln2 / 2 (ln2 in two parts, so
+ * r is exact), e^r = 1 + r + r^2 P(r) with P of degree 5 (the minimax fit used by
+ * Cephes' expf), and 2^n applied as two powers of two so results down in the
+ * subnormals and up to overflow come out right. Within 1 ulp of the exact value over
+ * the whole range (tests/test_ops.c measures it). tanh: an odd polynomial below 0.625
+ * (where 1 - 2 / (e^2x + 1) would cancel), that formula above. */
+
+typedef int vi16 __attribute__((vector_size(64)));
+typedef unsigned vu16 __attribute__((vector_size(64)));
+
+AG_INLINE vi16 bits_of(v16 v)
+{
+    vi16 i;
+    memcpy(&i, &v, sizeof i);
+    return i;
+}
+
+AG_INLINE v16 float_of(vi16 i)
+{
+    v16 v;
+    memcpy(&v, &i, sizeof v);
+    return v;
+}
+
+/* lanes of a where m is all ones, b where it is zero */
+AG_INLINE v16 blend(vi16 m, v16 a, v16 b)
+{
+    return float_of((m & bits_of(a)) | (~m & bits_of(b)));
+}
+
+AG_INLINE v16 splat(float f)
+{
+    return (v16){0} + f;
+}
+
+AG_INLINE v16 exp16(v16 x)
+{
+    const v16 shifter = splat(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
+    x = blend(x > splat(89.0f), splat(89.0f), x); /* beyond: inf or 0 anyway; NaN passes */
+    x = blend(x < splat(-104.0f), splat(-104.0f), x);
+    v16 t = x * splat(1.44269504088896341f) + shifter;
+    v16 nf = t - shifter;
+    vi16 n = bits_of(t) - bits_of(shifter);
+    v16 r = x - nf * splat(0.693359375f);
+    r = r - nf * splat(-2.12194440e-4f);
+    v16 p = splat(1.9875691500e-4f);
+    p = p * r + splat(1.3981999507e-3f);
+    p = p * r + splat(8.3334519073e-3f);
+    p = p * r + splat(4.1665795894e-2f);
+    p = p * r + splat(1.6666665459e-1f);
+    p = p * r + splat(5.0000001201e-1f);
+    v16 e = p * (r * r) + r + splat(1.0f);
+    vi16 n1 = n >> 1, n2 = n - n1;
+    v16 s1 = float_of((vi16)(((vu16)(n1 + 127)) << 23)), s2 = float_of((vi16)(((vu16)(n2 + 127)) << 23));
+    return e * s1 * s2;
+}
+
+AG_INLINE v16 tanh16(v16 x)
+{
+    vi16 sign = bits_of(x) & ((vi16){0} + (-0x7fffffff - 1));
+    v16 a = float_of(bits_of(x) & ~sign);
+    v16 z = a * a;
+    v16 p = splat(-5.70498872745e-3f);
+    p = p * z + splat(2.06390887954e-2f);
+    p = p * z + splat(-5.37397155531e-2f);
+    p = p * z + splat(1.33314422036e-1f);
+    p = p * z + splat(-3.33332819422e-1f);
+    v16 small = p * z * a + a;
+    v16 big = splat(1.0f) - splat(2.0f) / (exp16(a + a) + splat(1.0f));
+    return float_of(bits_of(blend(a < splat(0.625f), small, big)) | sign);
+}
+
+AG_INLINE v16 sigmoid16(v16 x)
+{
+    v16 e = exp16(-float_of(bits_of(x) & ((vi16){0} + 0x7fffffff))); /* e^-|x|: never overflows */
+    v16 d = splat(1.0f) + e;
+    return blend(x >= splat(0.0f), splat(1.0f) / d, e / d);
+}
+
+/* z[i] = f(x[i]) for the 16-lane f, the last short block through a padded copy */
+#define AG_VMAP(NAME, F)                                                                      \
+    AG_KERNEL void NAME(int n, const ag_float *x, ag_float *z)                                \
+    {                                                                                         \
+        int i = 0;                                                                            \
+        for (; i + LANES <= n; i += LANES) {                                                  \
+            v16 v = F(load16(x + i));                                                         \
+            store16(z + i, &v);                                                               \
+        }                                                                                     \
+        if (i < n) {                                                                          \
+            float t[LANES] = {0};                                                             \
+            memcpy(t, x + i, (size_t)(n - i) * sizeof(float));                                \
+            v16 v = F(load16(t));                                                             \
+            store16(t, &v);                                                                   \
+            memcpy(z + i, t, (size_t)(n - i) * sizeof(float));                                \
+        }                                                                                     \
+    }
+
+AG_VMAP(ag__vexp, exp16)
+AG_VMAP(ag__vtanh, tanh16)
+AG_VMAP(ag__vsigmoid, sigmoid16)
+
 #define AXPY_VECTOR 1
 
 #else /* plain C: the same sums in the same order */
@@ -239,6 +343,26 @@ AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_floa
             for (int k = 0; k < K; k++) s[k % LANES] += a[k] * b[k];
             C[(size_t)i * M + j] += reduce16(s);
         }
+}
+
+
+/* exp, tanh, sigmoid through libm in double, rounded once to ag_float */
+void ag__vexp(int n, const ag_float *x, ag_float *z)
+{
+    for (int i = 0; i < n; i++) z[i] = (ag_float)exp((double)x[i]);
+}
+
+void ag__vtanh(int n, const ag_float *x, ag_float *z)
+{
+    for (int i = 0; i < n; i++) z[i] = (ag_float)tanh((double)x[i]);
+}
+
+void ag__vsigmoid(int n, const ag_float *x, ag_float *z)
+{
+    for (int i = 0; i < n; i++) { /* exp of a non-positive argument only: no overflow */
+        double e = exp(-fabs((double)x[i]));
+        z[i] = (ag_float)(x[i] >= 0 ? 1 / (1 + e) : e / (1 + e));
+    }
 }
 
 #endif

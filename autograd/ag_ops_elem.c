@@ -145,16 +145,10 @@ static ag_tensor *unary(ag_tape *t, ag_op op, ag_tensor *x, ag_float s)
     int n = x->size;
     switch (op) {
     case AG_OP_NEG: for (int i = 0; i < n; i++) z[i] = -v[i]; break;
-    case AG_OP_EXP: for (int i = 0; i < n; i++) z[i] = (ag_float)exp(v[i]); break;
+    case AG_OP_EXP: ag__vexp(n, v, z); break;
     case AG_OP_LOG: for (int i = 0; i < n; i++) z[i] = (ag_float)log(v[i]); break;
-    case AG_OP_TANH: for (int i = 0; i < n; i++) z[i] = (ag_float)tanh(v[i]); break;
-    case AG_OP_SIGMOID:
-        /* exp of a non-positive argument only, so neither branch overflows */
-        for (int i = 0; i < n; i++) {
-            double e = exp(-fabs((double)v[i]));
-            z[i] = (ag_float)(v[i] >= 0 ? 1 / (1 + e) : e / (1 + e));
-        }
-        break;
+    case AG_OP_TANH: ag__vtanh(n, v, z); break;
+    case AG_OP_SIGMOID: ag__vsigmoid(n, v, z); break;
     case AG_OP_RELU: for (int i = 0; i < n; i++) z[i] = v[i] > 0 ? v[i] : 0; break;
     default: for (int i = 0; i < n; i++) z[i] = v[i] * s; break; /* scale */
     }
