@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -104,12 +105,13 @@ int names_optim_init(nn_optim *opt, names_model *m, const names_train_opts *o, c
 }
 
 /* ---- data-parallel steps ------------------------------------------------------------
- * With T threads a batch is cut into T slices of consecutive names. Worker w runs the
- * forward and backward pass of slice w on its own tape and its own copy of the model
- * (worker 0 is the calling thread and uses m itself). The slices' gradients are then
- * added into m's in worker order, the optimizer updates m, and m's weights are copied
- * to the copies. How a batch is cut and the order of every sum depend only on T, so a
- * seed and a thread count always give the same numbers. */
+ * With T threads a batch is cut into T slices of consecutive names, with about the same
+ * number of letters each. Worker w runs the forward and backward pass of slice w on its
+ * own tape and its own copy of the model (worker 0 is the calling thread and uses m
+ * itself). The slices' gradients are then added into m's in worker order, the optimizer
+ * updates m, and each copy takes m's new weights at the start of its next slice. How a
+ * batch is cut and the order of every sum depend only on T and the batch, so a seed and
+ * a thread count always give the same numbers. */
 
 typedef struct names_pool names_pool;
 
@@ -132,15 +134,34 @@ struct names_pool {
     pthread_t *th;                  /* T - 1, owned */
     pthread_mutex_t mu;
     pthread_cond_t go, done;
-    long generation;                /* bumped once per step for the threads */
-    int pending, quit;              /* threads still in the step; 1: threads should end */
+    atomic_long generation;         /* bumped once per step for the threads */
+    atomic_int pending, quit;       /* threads still in the step; 1: threads should end */
 };
+
+/* A step takes a fraction of a millisecond, about what a sleeping thread takes to wake:
+ * each side first polls for a while (SPINS rounds, some tens of microseconds) and only
+ * then sleeps on the condition variable. */
+enum { SPINS = 20000 };
+
+static void relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 /* One slice: forward, loss, backward. A whole batch takes the mean loss exactly as
  * a single thread always has; a slice sums its losses and divides by the batch size,
  * so that the slices' gradients add up to the gradient of the batch's mean. */
+static void copy_weights(names_model *to, const names_model *from)
+{
+    for (int k = 0; k < from->ps.n; k++)
+        memcpy(to->ps.p[k]->data, from->ps.p[k]->data, (size_t)from->ps.p[k]->size * sizeof(ag_float));
+}
+
 static void worker_step(names_worker *w)
 {
+    if (w->m != w->pool->w[0].m) copy_weights(w->m, w->pool->w[0].m); /* m is only read meanwhile */
     ag_tape_reset(w->tape);
     nn_params_zero_grad(&w->m->ps);
     w->loss = 0;
@@ -162,17 +183,22 @@ static void *worker_main(void *arg)
     names_worker *w = arg;
     names_pool *p = w->pool;
     long seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->go, &p->mu);
-        if (p->quit) break;
-        seen = p->generation;
-        pthread_mutex_unlock(&p->mu);
+        for (int i = 0; i < SPINS && atomic_load(&p->generation) == seen && !atomic_load(&p->quit); i++) relax();
+        if (atomic_load(&p->generation) == seen && !atomic_load(&p->quit)) {
+            pthread_mutex_lock(&p->mu);
+            while (atomic_load(&p->generation) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->go, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->quit)) break;
+        seen = atomic_load(&p->generation);
         worker_step(w);
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0) pthread_cond_signal(&p->done);
+        if (atomic_fetch_sub(&p->pending, 1) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -180,7 +206,7 @@ static void pool_free(names_pool *p)
 {
     if (p->started > 0) {
         pthread_mutex_lock(&p->mu);
-        p->quit = 1;
+        atomic_store(&p->quit, 1);
         pthread_cond_broadcast(&p->go);
         pthread_mutex_unlock(&p->mu);
         for (int i = 0; i < p->started; i++) pthread_join(p->th[i], NULL);
@@ -197,14 +223,6 @@ static void pool_free(names_pool *p)
     free(p->w);
     free(p->th);
     memset(p, 0, sizeof *p);
-}
-
-/* Copies m's weights into the other workers' models. */
-static void pool_sync(names_pool *p, const names_model *m)
-{
-    for (int i = 1; i < p->T; i++)
-        for (int k = 0; k < m->ps.n; k++)
-            memcpy(p->w[i].m->ps.p[k]->data, m->ps.p[k]->data, (size_t)m->ps.p[k]->size * sizeof(ag_float));
 }
 
 /* T workers over m, threads started. 0, or -1 with err set (p is then empty). */
@@ -236,7 +254,6 @@ static int pool_init(names_pool *p, names_model *m, int T, char *err, size_t err
         w->m = &w->copy;
         w->copy.dropout = m->dropout;
     }
-    pool_sync(p, m);
     for (int i = 1; i < T; i++) {
         int e = pthread_create(&p->th[i - 1], NULL, worker_main, &p->w[i]);
         if (e) {
@@ -267,24 +284,30 @@ static double pool_step(names_pool *p, const names_item **batch, const int *targ
             p->w[i].m->drop_rng = &p->w[i].drop;
         }
     }
-    for (int i = 0; i < T; i++) {
-        int lo = (int)((long)n * i / T), hi = (int)((long)n * (i + 1) / T);
+    /* slices of about equal work: cut where the letters so far pass i/T of the batch's */
+    long letters = 0, acc = 0;
+    for (int b = 0; b < n; b++) letters += batch[b]->len;
+    for (int i = 0, lo = 0; i < T; i++) {
+        int hi = lo;
+        while (hi < n && (i == T - 1 || (acc + batch[hi]->len) * T <= letters * (i + 1))) acc += batch[hi++]->len;
         p->w[i].items = batch + lo;
         p->w[i].targets = targets + lo;
         p->w[i].n = hi - lo;
         p->w[i].n_batch = n;
+        lo = hi;
     }
     if (T > 1) {
+        atomic_store(&p->pending, T - 1);
         pthread_mutex_lock(&p->mu);
-        p->pending = T - 1;
-        p->generation++;
+        atomic_fetch_add(&p->generation, 1);
         pthread_cond_broadcast(&p->go);
         pthread_mutex_unlock(&p->mu);
     }
     worker_step(&p->w[0]);
     if (T > 1) {
+        for (int i = 0; i < SPINS && atomic_load(&p->pending) > 0; i++) relax();
         pthread_mutex_lock(&p->mu);
-        while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
+        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
     double loss = 0;
@@ -399,7 +422,6 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
         if (o->clip > 0) nn_clip_grad_norm(&m->ps, o->clip);
         if (o->cosine) opt->lr = o->lr * 0.5 * (1 + cos(3.14159265358979 * (double)r->names_seen / (double)total));
         nn_optim_step(opt);
-        pool_sync(&pool, m);
         /* (an update that overflows shows up at the next step, as a non-finite loss) */
         r->names_seen += n;
         loss_sum += l * n;
