@@ -228,39 +228,27 @@ AG_INLINE void axpy_band(int R, int M, int K, const float *A, size_t sa, size_t 
 typedef int vi16 __attribute__((vector_size(64)));
 typedef unsigned vu16 __attribute__((vector_size(64)));
 
-AG_INLINE vi16 bits_of(v16 v)
-{
-    vi16 i;
-    memcpy(&i, &v, sizeof i);
-    return i;
-}
-
-AG_INLINE v16 float_of(vi16 i)
-{
-    v16 v;
-    memcpy(&v, &i, sizeof v);
-    return v;
-}
+/* a vector cast keeps the bits: float lanes as ints and back */
+#define BITS(v) ((vi16)(v))
+#define FLOATS(i) ((v16)(i))
 
 /* lanes of a where m is all ones, b where it is zero */
-AG_INLINE v16 blend(vi16 m, v16 a, v16 b)
-{
-    return float_of((m & bits_of(a)) | (~m & bits_of(b)));
-}
+#define BLEND(m, a, b) FLOATS(((m) & BITS(a)) | (~(m) & BITS(b)))
 
 AG_INLINE v16 splat(float f)
 {
     return (v16){0} + f;
 }
 
-AG_INLINE v16 exp16(v16 x)
+AG_INLINE v16 exp16(const v16 *xp)
 {
+    v16 x = *xp;
     const v16 shifter = splat(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
-    x = blend(x > splat(89.0f), splat(89.0f), x); /* beyond: inf or 0 anyway; NaN passes */
-    x = blend(x < splat(-104.0f), splat(-104.0f), x);
+    x = BLEND(x > splat(89.0f), splat(89.0f), x); /* beyond: inf or 0 anyway; NaN passes */
+    x = BLEND(x < splat(-104.0f), splat(-104.0f), x);
     v16 t = x * splat(1.44269504088896341f) + shifter;
     v16 nf = t - shifter;
-    vi16 n = bits_of(t) - bits_of(shifter);
+    vi16 n = BITS(t) - BITS(shifter);
     v16 r = x - nf * splat(0.693359375f);
     r = r - nf * splat(-2.12194440e-4f);
     v16 p = splat(1.9875691500e-4f);
@@ -271,14 +259,15 @@ AG_INLINE v16 exp16(v16 x)
     p = p * r + splat(5.0000001201e-1f);
     v16 e = p * (r * r) + r + splat(1.0f);
     vi16 n1 = n >> 1, n2 = n - n1;
-    v16 s1 = float_of((vi16)(((vu16)(n1 + 127)) << 23)), s2 = float_of((vi16)(((vu16)(n2 + 127)) << 23));
+    v16 s1 = FLOATS((vi16)(((vu16)(n1 + 127)) << 23)), s2 = FLOATS((vi16)(((vu16)(n2 + 127)) << 23));
     return e * s1 * s2;
 }
 
-AG_INLINE v16 tanh16(v16 x)
+AG_INLINE v16 tanh16(const v16 *xp)
 {
-    vi16 sign = bits_of(x) & ((vi16){0} + (-0x7fffffff - 1));
-    v16 a = float_of(bits_of(x) & ~sign);
+    v16 x = *xp;
+    vi16 sign = BITS(x) & ((vi16){0} + (-0x7fffffff - 1));
+    v16 a = FLOATS(BITS(x) & ~sign);
     v16 z = a * a;
     v16 p = splat(-5.70498872745e-3f);
     p = p * z + splat(2.06390887954e-2f);
@@ -286,15 +275,18 @@ AG_INLINE v16 tanh16(v16 x)
     p = p * z + splat(1.33314422036e-1f);
     p = p * z + splat(-3.33332819422e-1f);
     v16 small = p * z * a + a;
-    v16 big = splat(1.0f) - splat(2.0f) / (exp16(a + a) + splat(1.0f));
-    return float_of(bits_of(blend(a < splat(0.625f), small, big)) | sign);
+    v16 a2 = a + a;
+    v16 big = splat(1.0f) - splat(2.0f) / (exp16(&a2) + splat(1.0f));
+    return FLOATS(BITS(BLEND(a < splat(0.625f), small, big)) | sign);
 }
 
-AG_INLINE v16 sigmoid16(v16 x)
+AG_INLINE v16 sigmoid16(const v16 *xp)
 {
-    v16 e = exp16(-float_of(bits_of(x) & ((vi16){0} + 0x7fffffff))); /* e^-|x|: never overflows */
+    v16 x = *xp;
+    v16 na = -FLOATS(BITS(x) & ((vi16){0} + 0x7fffffff)); /* -|x|: e^-|x| never overflows */
+    v16 e = exp16(&na);
     v16 d = splat(1.0f) + e;
-    return blend(x >= splat(0.0f), splat(1.0f) / d, e / d);
+    return BLEND(x >= splat(0.0f), splat(1.0f) / d, e / d);
 }
 
 /* z[i] = f(x[i]) for the 16-lane f, the last short block through a padded copy */
@@ -303,13 +295,15 @@ AG_INLINE v16 sigmoid16(v16 x)
     {                                                                                         \
         int i = 0;                                                                            \
         for (; i + LANES <= n; i += LANES) {                                                  \
-            v16 v = F(load16(x + i));                                                         \
+            v16 v = load16(x + i);                                                            \
+            v = F(&v);                                                                        \
             store16(z + i, &v);                                                               \
         }                                                                                     \
         if (i < n) {                                                                          \
             float t[LANES] = {0};                                                             \
             memcpy(t, x + i, (size_t)(n - i) * sizeof(float));                                \
-            v16 v = F(load16(t));                                                             \
+            v16 v = load16(t);                                                                \
+            v = F(&v);                                                                        \
             store16(t, &v);                                                                   \
             memcpy(z + i, t, (size_t)(n - i) * sizeof(float));                                \
         }                                                                                     \
