@@ -11,7 +11,7 @@
 
 #include "names_train.h"
 
-enum { CURVE_POINTS = 200, EVAL_BATCH = 256 };
+enum { CURVE_POINTS = 200, EVAL_BATCH = 64 };
 
 static double now(void)
 {
