@@ -60,21 +60,31 @@ static ag_tensor *binary(ag_tape *t, ag_op op, ag_tensor *a, ag_tensor *b)
     if (!out) return NULL;
     const ag_float *x = a->data, *y = b->data;
     ag_float *z = out->data;
-    int k = 0;
-    for (int i0 = 0; i0 < bc.n[0]; i0++)
-        for (int i1 = 0; i1 < bc.n[1]; i1++)
-            for (int i2 = 0; i2 < bc.n[2]; i2++) {
-                int oa = i0 * bc.sa[0] + i1 * bc.sa[1] + i2 * bc.sa[2];
-                int ob = i0 * bc.sb[0] + i1 * bc.sb[1] + i2 * bc.sb[2];
-                int sa = bc.sa[3], sb = bc.sb[3], n = bc.n[3];
-                switch (op) {
-                case AG_OP_ADD: for (int i = 0; i < n; i++) z[k + i] = x[oa + i * sa] + y[ob + i * sb]; break;
-                case AG_OP_SUB: for (int i = 0; i < n; i++) z[k + i] = x[oa + i * sa] - y[ob + i * sb]; break;
-                case AG_OP_MUL: for (int i = 0; i < n; i++) z[k + i] = x[oa + i * sa] * y[ob + i * sb]; break;
-                default:        for (int i = 0; i < n; i++) z[k + i] = x[oa + i * sa] / y[ob + i * sb]; break;
+    if (a->size == out->size && b->size == out->size) { /* no broadcasting: plain loops */
+        int n = out->size;
+        switch (op) {
+        case AG_OP_ADD: for (int i = 0; i < n; i++) z[i] = x[i] + y[i]; break;
+        case AG_OP_SUB: for (int i = 0; i < n; i++) z[i] = x[i] - y[i]; break;
+        case AG_OP_MUL: for (int i = 0; i < n; i++) z[i] = x[i] * y[i]; break;
+        default:        for (int i = 0; i < n; i++) z[i] = x[i] / y[i]; break;
+        }
+    } else {
+        int k = 0;
+        for (int i0 = 0; i0 < bc.n[0]; i0++)
+            for (int i1 = 0; i1 < bc.n[1]; i1++)
+                for (int i2 = 0; i2 < bc.n[2]; i2++) {
+                    int oa = i0 * bc.sa[0] + i1 * bc.sa[1] + i2 * bc.sa[2];
+                    int ob = i0 * bc.sb[0] + i1 * bc.sb[1] + i2 * bc.sb[2];
+                    int sa = bc.sa[3], sb = bc.sb[3], n = bc.n[3];
+                    switch (op) {
+                    case AG_OP_ADD: for (int i = 0; i < n; i++) z[k + i] = x[oa + i * sa] + y[ob + i * sb]; break;
+                    case AG_OP_SUB: for (int i = 0; i < n; i++) z[k + i] = x[oa + i * sa] - y[ob + i * sb]; break;
+                    case AG_OP_MUL: for (int i = 0; i < n; i++) z[k + i] = x[oa + i * sa] * y[ob + i * sb]; break;
+                    default:        for (int i = 0; i < n; i++) z[k + i] = x[oa + i * sa] / y[ob + i * sb]; break;
+                    }
+                    k += n;
                 }
-                k += n;
-            }
+    }
     int ok;
     ag__record(t, op, out, in, 2, &ok);
     return ok ? out : NULL;
@@ -99,8 +109,30 @@ int ag__backward_binary(ag_tape *t, ag_node *nd)
     if ((a->requires_grad && !da) || (b->requires_grad && !db)) return 0;
     int rank, shape[AG_MAX_RANK];
     bcast bc;
-    broadcast(t, ag__op_names[nd->op], a, b, &rank, shape, &bc);
     const ag_float *x = a->data, *y = b->data, *z = out->data, *g = out->grad;
+    if (a->size == out->size && b->size == out->size) { /* no broadcasting: plain loops */
+        int n = out->size;
+        switch (nd->op) {
+        case AG_OP_ADD:
+            if (da) for (int i = 0; i < n; i++) da[i] += g[i];
+            if (db) for (int i = 0; i < n; i++) db[i] += g[i];
+            break;
+        case AG_OP_SUB:
+            if (da) for (int i = 0; i < n; i++) da[i] += g[i];
+            if (db) for (int i = 0; i < n; i++) db[i] -= g[i];
+            break;
+        case AG_OP_MUL:
+            if (da) for (int i = 0; i < n; i++) da[i] += g[i] * y[i];
+            if (db) for (int i = 0; i < n; i++) db[i] += g[i] * x[i];
+            break;
+        default:
+            if (da) for (int i = 0; i < n; i++) da[i] += g[i] / y[i];
+            if (db) for (int i = 0; i < n; i++) db[i] -= g[i] * z[i] / y[i];
+            break;
+        }
+        return 1;
+    }
+    broadcast(t, ag__op_names[nd->op], a, b, &rank, shape, &bc);
     int k = 0;
     for (int i0 = 0; i0 < bc.n[0]; i0++)
         for (int i1 = 0; i1 < bc.n[1]; i1++)
