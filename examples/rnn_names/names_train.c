@@ -82,13 +82,14 @@ const char *names_first_nonfinite(const names_model *m, int grads)
 {
     for (int i = 0; i < m->ps.n; i++) {
         const ag_float *v = grads ? m->ps.p[i]->grad : m->ps.p[i]->data;
-        /* v - v is 0 for a finite value and NaN otherwise; 16 independent sums vectorise */
-        int n = m->ps.p[i]->size, n16 = n - n % 16;
-        ag_float z[16] = {0};
-        for (int k = 0; k < n16; k += 16)
-            for (int l = 0; l < 16; l++) z[l] += v[k + l] - v[k + l];
-        for (int k = n16; k < n; k++) z[0] += v[k] - v[k];
-        for (int l = 0; l < 16; l++)
+        /* v - v is 0 for a finite value and NaN otherwise; 64 independent sums vectorise
+         * into four chains, so the adds overlap instead of waiting on each other */
+        int n = m->ps.p[i]->size, n64 = n - n % 64;
+        ag_float z[64] = {0};
+        for (int k = 0; k < n64; k += 64)
+            for (int l = 0; l < 64; l++) z[l] += v[k + l] - v[k + l];
+        for (int k = n64; k < n; k++) z[0] += v[k] - v[k];
+        for (int l = 0; l < 64; l++)
             if (z[l] != 0) return m->ps.p[i]->name;
     }
     return NULL;
