@@ -164,6 +164,8 @@ int main(int argc, char **argv)
     kernel("nn", ag__gemm_nn, 64, 185, 128); /* dx = g W */
     kernel("tn", ag__gemm_tn, 128, 185, 64); /* dW = g^T x */
     kernel("nt", ag__gemm_nt, 1, 128, 185);  /* batch 1 */
+    kernel("nt", ag__gemm_nt, 64, 384, 128); /* GRU: h W_hh^T */
+    kernel("nt", ag__gemm_nt, 400, 384, 57); /* GRU: x W_ih^T over the live steps */
     allocations(&d, NAMES_SEED, 1, "seed_b1");
     allocations(&d, NAMES_GRU, 64, "gru_b64");
     train_rate("seed_b1", &d, NAMES_SEED, 1, b1, 0, 0, 1);

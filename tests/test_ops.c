@@ -108,6 +108,15 @@ static void shape_values(void **state)
     expect(ag_select(t, x, -1, 1), 2, S(3, 2), A(1, 3, 5, 7, 9, 11));
     expect(ag_slice(t, x, 0, 1, 3), 3, S(2, 2, 2), A(4, 5, 6, 7, 8, 9, 10, 11));
     expect(ag_reshape(t, x, 2, S(-1, 6)), 2, S(2, 6), A(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11));
+    expect(ag_index_select(t, x, 0, S(2, 0, 2), 3), 3, S(3, 2, 2), A(8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11));
+    expect(ag_index_select(t, x, 2, S(1), 1), 3, S(3, 2, 1), A(1, 3, 5, 7, 9, 11));
+    /* backward: a repeated index gets the sum of its gradients, an unused one none */
+    ag_tensor *p = ag_param_new(2, S(3, 2), NULL);
+    ag_tensor *rows = ag_index_select(t, p, 0, S(2, 0, 2), 3);
+    assert_int_equal(ag_backward(t, ag_sum(t, ag_mul(t, rows, ag_from_array(t, 2, S(3, 2), A(1, 2, 3, 4, 5, 6))))),
+                     AG_OK);
+    for (int i = 0; i < 6; i++) assert_true(p->grad[i] == A(3, 4, 0, 0, 6, 8)[i]);
+    ag_param_free(p);
     ag_tape_free(t);
 }
 
