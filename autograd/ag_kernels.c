@@ -160,6 +160,17 @@ AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_floa
                         v16 old = load16(c);
                         old += sum;
                         store16(c, &old);
+                    } else if (RA == 4 && nb == 4) { /* lanes 4r .. 4r+3 are row r's 4 sums */
+                        v4 q[4] = {__builtin_shufflevector(sum, sum, 0, 1, 2, 3),
+                                   __builtin_shufflevector(sum, sum, 4, 5, 6, 7),
+                                   __builtin_shufflevector(sum, sum, 8, 9, 10, 11),
+                                   __builtin_shufflevector(sum, sum, 12, 13, 14, 15)};
+                        for (int r = 0; r < 4; r++) {
+                            v4 old;
+                            memcpy(&old, c + (size_t)r * M, sizeof old);
+                            old += q[r];
+                            memcpy(c + (size_t)r * M, &old, sizeof old);
+                        }
                     } else {
                         float t[LANES];
                         store16(t, &sum);
