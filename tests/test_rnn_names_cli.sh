@@ -31,6 +31,7 @@ expect 0 "top\|most likely" "$BIN" predict --help
 expect 2 "unknown option '--hiden'" "$BIN" train --hiden 5
 expect 2 "--hidden expects a whole number from 1 to 4096, got 'abc'" "$BIN" train --hidden abc
 expect 2 "--hidden expects a whole number from 1 to 4096, got '0'" "$BIN" train --hidden 0
+expect 2 "--threads expects a whole number from 1 to 64, got '0'" "$BIN" train --threads 0
 expect 2 "--lr expects a number" "$BIN" train --lr -1
 expect 2 "--lr expects a number" "$BIN" train --lr nan
 expect 2 "option '--batch' needs a value" "$BIN" train --batch
