@@ -31,7 +31,7 @@ run_case() {
 }
 
 run_case gru --model gru --bidirectional --layers 2 --dropout 0.2 --optim adam --lr 0.003 --schedule cosine --clip 2 --epochs 3 --batch 16 --hidden 16
-run_case gru-2threads --model gru --dropout 0.2 --optim adam --lr 0.003 --epochs 2 --batch 16 --hidden 16 --threads 2
+run_case gru-2threads-pool --model gru --pool mean --dropout 0.2 --optim adam --lr 0.003 --epochs 2 --batch 16 --hidden 16 --threads 2
 run_case seed --iters 3000 --momentum 0.9 --weight-decay 0.0001 --lr 0.002
 
 # refusals

@@ -59,6 +59,12 @@ for model in seed elman gru lstm; do
   expect 0 "^([-0-9.]*) [A-Z]" "$BIN" predict --load "$T/$model.ckpt" Satoshi "Ślusàrski"
   test "$(grep -c '^(' "$T/out")" -eq 6 || { echo "FAIL: predict should print 3 lines per name"; fails=$((fails + 1)); }
 done
+# a bidirectional LSTM whose classifier also reads the mean state: its checkpoint says so
+expect 0 "pool=mean" "$BIN" train --model lstm --bidirectional --pool mean --hidden 8 --iters 100 --batch 4 --save "$T/pool.ckpt" --quiet
+expect 0 "^([-0-9.]*) [A-Z]" "$BIN" predict --load "$T/pool.ckpt" Satoshi
+expect 0 "test_accuracy=" "$BIN" eval --load "$T/pool.ckpt"
+expect 2 "--pool must be last or mean, got 'max'" "$BIN" train --model gru --pool max
+expect 2 "--layers, --bidirectional, --pool and --dropout are for elman, gru and lstm" "$BIN" train --pool mean
 expect 0 "confusion matrix" "$BIN" eval --load "$T/gru.ckpt"
 expect 0 "macro_accuracy=" "$BIN" eval --load "$T/seed.ckpt"
 head -3 "$T/seed.loss.csv" | grep -q "names_seen,mean_loss" || { echo "FAIL: loss csv header"; fails=$((fails + 1)); }

@@ -47,6 +47,8 @@ static const char *usage_train =
     "  --hidden N         hidden size (default 128)\n"
     "  --layers L         stacked recurrent layers, 1 to 4 (elman, gru, lstm; default 1)\n"
     "  --bidirectional    add a second stack that reads each name backwards (elman, gru, lstm)\n"
+    "  --pool P           what the classifier reads of each stack: last (its final state) or\n"
+    "                     mean (also the mean of its states over the letters) (default last)\n"
     "  --dropout P        dropout between layers and before the classifier while training\n"
     "                     (elman, gru, lstm; default 0)\n"
     "  --optim NAME       sgd or adam (default sgd)\n"
@@ -217,6 +219,7 @@ static int options_from_meta(options *o, const char *meta, char *store, size_t s
     o->epochs = atol(v[14]);
     o->seed = strtoull(v[15], NULL, 10);
     o->have_iters = o->epochs == 0;
+    o->pool = nn_meta_get(meta, "pool", v[0], sizeof v[0]) && !strcmp(v[0], "mean") ? "mean" : "last";
     /* (checkpoints from before --threads have no key: they were trained on one thread) */
     o->threads = nn_meta_get(meta, "threads", v[0], sizeof v[0]) ? atol(v[0]) : 1;
     if (o->threads < 1 || o->threads > 64) {
@@ -228,7 +231,8 @@ static int options_from_meta(options *o, const char *meta, char *store, size_t s
 
 static int cmd_train(int argc, char **argv)
 {
-    options o = {.model = "seed", .optim = "sgd", .schedule = "constant", .hidden = 128, .layers = 1, .iters = 100000,
+    options o = {.model = "seed", .optim = "sgd", .schedule = "constant", .pool = "last", .hidden = 128, .layers = 1,
+                 .iters = 100000,
                  .batch = 1, .lr = 0.005, .seed = 1, .threads = 1};
     int rc = names_cli_parse("train", argc, argv, 2, &o, NULL, NULL, usage_train, names_cli_train_options);
     if (rc) return rc == 1 ? 0 : rc;
@@ -257,8 +261,11 @@ static int cmd_train(int argc, char **argv)
     names_kind kind;
     if (names_kind_parse(o.model, &kind) != 0) return names_cli_bad("train", "--model must be seed, elman, gru or lstm, got '%s'%s", o.model, "");
     if (strcmp(o.optim, "sgd") && strcmp(o.optim, "adam")) return names_cli_bad("train", "--optim must be sgd or adam, got '%s'%s", o.optim, "");
-    if (kind == NAMES_SEED && (o.layers != 1 || o.dropout > 0 || o.bidirectional))
-        return names_cli_bad("train", "--layers, --bidirectional and --dropout are for elman, gru and lstm, not %s%s", o.model, "");
+    if (strcmp(o.pool, "last") && strcmp(o.pool, "mean"))
+        return names_cli_bad("train", "--pool must be last or mean, got '%s'%s", o.pool, "");
+    if (kind == NAMES_SEED && (o.layers != 1 || o.dropout > 0 || o.bidirectional || !strcmp(o.pool, "mean")))
+        return names_cli_bad("train", "--layers, --bidirectional, --pool and --dropout are for elman, gru and lstm, not %s%s",
+                             o.model, "");
     if (strcmp(o.schedule, "constant") && strcmp(o.schedule, "cosine"))
         return names_cli_bad("train", "--schedule must be constant or cosine, got '%s'%s", o.schedule, "");
     if (o.epochs && o.have_iters && !o.resume) return names_cli_bad("train", "give --iters or --epochs, not both%s%s", "", "");
@@ -273,7 +280,8 @@ static int cmd_train(int argc, char **argv)
     ag_rng rng;
     ag_rng_seed(&rng, o.seed);
     names_model m;
-    if (names_model_init(&m, kind, (int)o.hidden, (int)o.layers, o.bidirectional, d.n_classes, d.classes, &rng) != 0) {
+    int flags = (o.bidirectional ? NAMES_BIDIRECTIONAL : 0) | (!strcmp(o.pool, "mean") ? NAMES_POOL_MEAN : 0);
+    if (names_model_init(&m, kind, (int)o.hidden, (int)o.layers, flags, d.n_classes, d.classes, &rng) != 0) {
         fprintf(stderr, PROG " train: cannot build the model (out of memory, or a bad size in the checkpoint)\n");
         names_free(&d);
         nn_ckpt_close(ck);
@@ -338,8 +346,9 @@ static int cmd_train(int argc, char **argv)
     snprintf(title, sizeof title, "Confusion on the test split: accuracy %.3f, macro %.3f", ev.accuracy, ev.macro);
     if (names_plot_confusion(path, ev.confusion, ev.C, m.classes, title, err, sizeof err) != 0) goto out_err;
 
-    printf("model=%s hidden=%ld layers=%ld bidirectional=%d dropout=%g optim=%s lr=%g schedule=%s batch=%ld seed=%llu\n",
-           o.model, o.hidden, o.layers, o.bidirectional, o.dropout, o.optim, o.lr, o.schedule, o.batch, o.seed);
+    printf("model=%s hidden=%ld layers=%ld bidirectional=%d pool=%s dropout=%g optim=%s lr=%g schedule=%s batch=%ld "
+           "seed=%llu threads=%ld\n", o.model, o.hidden, o.layers, o.bidirectional, o.pool, o.dropout, o.optim, o.lr,
+           o.schedule, o.batch, o.seed, o.threads);
     printf("train_names=%ld\ntrain_seconds=%.3f\ntrain_names_per_s=%.0f\nmean_train_loss=%.4f\n", tr.names_seen,
            tr.seconds, tr.names_per_s, tr.mean_loss);
     print_eval(&ev, &m, 0);

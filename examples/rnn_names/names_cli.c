@@ -10,7 +10,7 @@
 #define PROG NAMES_PROG
 
 const char names_cli_train_options[] =
-    " data model hidden layers bidirectional dropout optim lr momentum weight-decay iters epochs batch clip"
+    " data model hidden layers bidirectional pool dropout optim lr momentum weight-decay iters epochs batch clip"
     " schedule seed threads save save-every quiet resume ";
 const char names_cli_eval_options[] = " load data ";
 const char names_cli_predict_options[] = " load ";
@@ -93,6 +93,7 @@ int names_cli_parse(const char *cmd, int argc, char **argv, int first, options *
         else if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--optim")) o->optim = v;
         else if (!strcmp(a, "--schedule")) o->schedule = v;
+        else if (!strcmp(a, "--pool")) o->pool = v;
         else if (!strcmp(a, "--hidden")) rc = names_cli_long(who, a, v, 1, 4096, &o->hidden);
         else if (!strcmp(a, "--layers")) rc = names_cli_long(who, a, v, 1, 4, &o->layers);
         else if (!strcmp(a, "--dropout")) rc = names_cli_double(who, a, v, 0, 0.95, &o->dropout);

@@ -8,7 +8,7 @@
 typedef struct {
     const char *data, *load, *save, *out, *target, *resume;
     int n_given; /* options given other than save, save-every, quiet and resume */
-    const char *model, *optim, *schedule;
+    const char *model, *optim, *schedule, *pool;
     long hidden, layers, iters, epochs, batch, save_every, threads;
     double lr, momentum, weight_decay, clip, dropout;
     unsigned long long seed;

@@ -21,14 +21,16 @@ int names_kind_parse(const char *s, names_kind *k)
     return -1;
 }
 
-int names_model_init(names_model *m, names_kind kind, int hidden, int layers, int bidirectional, int n_classes,
+int names_model_init(names_model *m, names_kind kind, int hidden, int layers, int flags, int n_classes,
                      const char (*classes)[NAMES_MAX_CLASS_NAME], ag_rng *rng)
 {
     memset(m, 0, sizeof *m);
     if (hidden < 1 || hidden > 4096 || n_classes < 2 || n_classes > NAMES_MAX_CLASSES || layers < 1 ||
-        layers > NAMES_MAX_LAYERS || (kind == NAMES_SEED && (layers != 1 || bidirectional)))
+        layers > NAMES_MAX_LAYERS || (flags & ~(NAMES_BIDIRECTIONAL | NAMES_POOL_MEAN)) ||
+        (kind == NAMES_SEED && (layers != 1 || flags)))
         return -1;
-    m->bidirectional = bidirectional != 0;
+    m->bidirectional = (flags & NAMES_BIDIRECTIONAL) != 0;
+    m->pool_mean = (flags & NAMES_POOL_MEAN) != 0;
     m->kind = kind;
     m->hidden = hidden;
     m->layers = layers;
@@ -47,7 +49,8 @@ int names_model_init(names_model *m, names_kind kind, int hidden, int layers, in
             s = nn_rnn_init_layer(&m->rev[l], &m->ps, map[kind], "rnn_reverse.", l, l ? hidden : NAMES_N_LETTERS,
                                   hidden, rng);
         if (s == NN_OK)
-            s = nn_linear_init(&m->head, &m->ps, "head.", (1 + m->bidirectional) * hidden, n_classes, 1, rng);
+            s = nn_linear_init(&m->head, &m->ps, "head.", (1 + m->bidirectional) * (1 + m->pool_mean) * hidden,
+                               n_classes, 1, rng);
     }
     if (s != NN_OK) {
         nn_params_free(&m->ps);
@@ -75,13 +78,34 @@ static ag_tensor *letters(ag_tape *t, const names_item *const *items, int N, int
     return ag_reshape(t, ag_one_hot(t, idx, T * N, NAMES_N_LETTERS), 3, (int[]){T, N, NAMES_N_LETTERS});
 }
 
-/* A stack of layers over x; each layer reads the one below at every step. -> (N, H) */
+/* The mean over each name's letters of all (T, N, H), every step's state: steps past a
+ * name's end are masked out. -> (N, H) */
+static ag_tensor *mean_over_letters(ag_tape *t, ag_tensor *all, const int *lengths)
+{
+    if (!all) return NULL;
+    int T = all->shape[0], N = all->shape[1];
+    ag_float *mask = ag_tape_alloc(t, (size_t)T * N * sizeof *mask), *inv = ag_tape_alloc(t, (size_t)N * sizeof *inv);
+    if (!mask || !inv) return NULL;
+    for (int s = 0; s < T; s++)
+        for (int n = 0; n < N; n++) mask[s * N + n] = (ag_float)(!lengths || s < lengths[n]);
+    for (int n = 0; n < N; n++) inv[n] = (ag_float)(1.0 / (lengths ? lengths[n] : T));
+    ag_tensor *sum = ag_sum_dim(t, ag_mul(t, all, ag_from_array(t, 3, (int[]){T, N, 1}, mask)), 0, 0); /* (N, H) */
+    return ag_mul(t, sum, ag_from_array(t, 2, (int[]){N, 1}, inv));
+}
+
+/* A stack of layers over x; each layer reads the one below at every step. -> (N, H), or
+ * (N, 2H) with the top layer's mean state after its final one (pool_mean) */
 static ag_tensor *stack(ag_tape *t, names_model *m, const nn_rnn *layers, ag_tensor *x, const int *lengths)
 {
     ag_tensor *h = NULL;
     for (int l = 0; l < m->layers; l++) {
+        int top = l + 1 == m->layers;
         ag_tensor *all = NULL;
-        h = nn_rnn_forward(t, &layers[l], x, lengths, NULL, l + 1 < m->layers ? &all : NULL);
+        h = nn_rnn_forward(t, &layers[l], x, lengths, NULL, !top || m->pool_mean ? &all : NULL);
+        if (top && m->pool_mean) {
+            ag_tensor *both[2] = {h, mean_over_letters(t, all, lengths)};
+            return ag_cat(t, both, 2, 1);
+        }
         if (all && m->drop_rng) all = nn_dropout(t, all, m->dropout, m->drop_rng);
         x = all;
     }
@@ -104,7 +128,7 @@ ag_tensor *names_model_forward(ag_tape *t, names_model *m, const names_item *con
     ag_tensor *h = stack(t, m, m->rnn, x, padded ? lengths : NULL);
     if (m->bidirectional) {
         ag_tensor *both[2] = {h, stack(t, m, m->rev, letters(t, items, N, T, 1), padded ? lengths : NULL)};
-        h = ag_cat(t, both, 2, 1); /* (N, 2H) */
+        h = ag_cat(t, both, 2, 1); /* (N, 2H), or (N, 4H) with pool_mean */
     }
     if (m->drop_rng) h = nn_dropout(t, h, m->dropout, m->drop_rng);
     return ag_log_softmax(t, nn_linear_forward(t, &m->head, h), 1);
@@ -112,8 +136,9 @@ ag_tensor *names_model_forward(ag_tape *t, names_model *m, const names_item *con
 
 void names_model_meta(const names_model *m, char *buf, size_t n)
 {
-    size_t k = (size_t)snprintf(buf, n, "model=%s\nhidden=%d\nlayers=%d\nbidirectional=%d\nletters=%s\nclasses=",
-                                names_kind_name(m->kind), m->hidden, m->layers, m->bidirectional, NAMES_LETTERS);
+    size_t k = (size_t)snprintf(buf, n, "model=%s\nhidden=%d\nlayers=%d\nbidirectional=%d\n%sletters=%s\nclasses=",
+                                names_kind_name(m->kind), m->hidden, m->layers, m->bidirectional,
+                                m->pool_mean ? "pool=mean\n" : "", NAMES_LETTERS);
     for (int c = 0; c < m->n_classes && k < n; c++)
         k += (size_t)snprintf(buf + k, n - k, "%s%s", c ? "," : "", m->classes[c]);
     if (k < n) snprintf(buf + k, n - k, "\n");
@@ -121,7 +146,8 @@ void names_model_meta(const names_model *m, char *buf, size_t n)
 
 int names_model_from_meta(names_model *m, const char *meta, char *err, size_t errlen)
 {
-    char kind_s[32], hidden_s[32], layers_s[32], bidi_s[32], alphabet[128], classes_s[NAMES_MAX_CLASSES * NAMES_MAX_CLASS_NAME];
+    char kind_s[32], hidden_s[32], layers_s[32], bidi_s[32], pool_s[32], alphabet[128],
+        classes_s[NAMES_MAX_CLASSES * NAMES_MAX_CLASS_NAME];
     names_kind kind;
     if (!nn_meta_get(meta, "model", kind_s, sizeof kind_s) || names_kind_parse(kind_s, &kind) != 0 ||
         !nn_meta_get(meta, "hidden", hidden_s, sizeof hidden_s) ||
@@ -149,10 +175,16 @@ int names_model_from_meta(names_model *m, const char *meta, char *err, size_t er
     long hidden = strtol(hidden_s, &end, 10);
     if (!nn_meta_get(meta, "layers", layers_s, sizeof layers_s)) strcpy(layers_s, "1");
     if (!nn_meta_get(meta, "bidirectional", bidi_s, sizeof bidi_s)) strcpy(bidi_s, "0");
+    if (!nn_meta_get(meta, "pool", pool_s, sizeof pool_s)) strcpy(pool_s, "last"); /* older checkpoints */
+    if (strcmp(pool_s, "last") && strcmp(pool_s, "mean")) {
+        snprintf(err, errlen, "the checkpoint's pool setting '%s' is neither last nor mean", pool_s);
+        return -1;
+    }
     long layers = strtol(layers_s, &end2, 10);
+    int flags = (strcmp(bidi_s, "0") != 0 ? NAMES_BIDIRECTIONAL : 0) | (!strcmp(pool_s, "mean") ? NAMES_POOL_MEAN : 0);
     ag_rng rng;
     ag_rng_seed(&rng, 0);
-    if (*end || *end2 || names_model_init(m, kind, (int)hidden, (int)layers, strcmp(bidi_s, "0") != 0, n, classes, &rng) != 0) {
+    if (*end || *end2 || names_model_init(m, kind, (int)hidden, (int)layers, flags, n, classes, &rng) != 0) {
         snprintf(err, errlen, "cannot build a %s model with hidden=%s, layers=%s and %d classes", kind_s, hidden_s,
                  layers_s, n);
         return -1;

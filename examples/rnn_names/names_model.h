@@ -20,6 +20,8 @@ typedef struct {
     nn_seed_rnn seed;
     nn_rnn rnn[NAMES_MAX_LAYERS]; /* elman, gru, lstm: a stack of `layers` */
     int bidirectional;             /* a second stack reads each name from its end */
+    int pool_mean;                 /* the classifier also reads the mean of the top layer's
+                                      states over each name's letters */
     nn_rnn rev[NAMES_MAX_LAYERS];
     nn_linear head;
     double dropout;   /* training only: dropout between layers and before the head */
@@ -29,11 +31,15 @@ typedef struct {
 const char *names_kind_name(names_kind k);
 int names_kind_parse(const char *s, names_kind *k); /* 0 ok, -1 unknown */
 
-/* Builds a freshly initialised model (layers > 1 and bidirectional only for elman,
- * gru, lstm). Bidirectional adds a second stack ("rnn_reverse.") that reads each name
- * from its last letter to its first; the classifier reads both final states. 0 on
- * success, -1 (out of memory or bad size). */
-int names_model_init(names_model *m, names_kind kind, int hidden, int layers, int bidirectional, int n_classes,
+/* Flags of names_model_init (elman, gru, lstm only). NAMES_BIDIRECTIONAL adds a second
+ * stack ("rnn_reverse.") that reads each name from its last letter to its first; the
+ * classifier reads both final states. NAMES_POOL_MEAN makes the classifier also read,
+ * for each stack, the mean of its top layer's states over the name's letters. */
+enum { NAMES_BIDIRECTIONAL = 1, NAMES_POOL_MEAN = 2 };
+
+/* Builds a freshly initialised model (layers > 1 and flags only for elman, gru, lstm).
+ * 0 on success, -1 (out of memory or bad size). */
+int names_model_init(names_model *m, names_kind kind, int hidden, int layers, int flags, int n_classes,
                      const char (*classes)[NAMES_MAX_CLASS_NAME], ag_rng *rng);
 void names_model_free(names_model *m);
 

@@ -249,7 +249,8 @@ static int pool_init(names_pool *p, names_model *m, int T, char *err, size_t err
         }
         ag_rng unused;
         ag_rng_seed(&unused, 0);
-        if (names_model_init(&w->copy, m->kind, m->hidden, m->layers, m->bidirectional, m->n_classes,
+        int flags = (m->bidirectional ? NAMES_BIDIRECTIONAL : 0) | (m->pool_mean ? NAMES_POOL_MEAN : 0);
+        if (names_model_init(&w->copy, m->kind, m->hidden, m->layers, flags, m->n_classes,
                              (const char(*)[NAMES_MAX_CLASS_NAME])m->classes, &unused) != 0)
             goto oom;
         w->m = &w->copy;
