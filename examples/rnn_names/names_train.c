@@ -286,12 +286,14 @@ static double pool_step(names_pool *p, const names_item **batch, const int *targ
             p->w[i].m->drop_rng = &p->w[i].drop;
         }
     }
-    /* slices of about equal work: cut where the letters so far pass i/T of the batch's */
+    /* slices of about equal work: slice i ends at the name whose middle letter is nearest
+     * to (i + 1)/T of the batch's letters */
     long letters = 0, acc = 0;
     for (int b = 0; b < n; b++) letters += batch[b]->len;
     for (int i = 0, lo = 0; i < T; i++) {
         int hi = lo;
-        while (hi < n && (i == T - 1 || (acc + batch[hi]->len) * T <= letters * (i + 1))) acc += batch[hi++]->len;
+        while (hi < n && (i == T - 1 || (2 * acc + batch[hi]->len) * T <= 2 * letters * (i + 1)))
+            acc += batch[hi++]->len;
         p->w[i].items = batch + lo;
         p->w[i].targets = targets + lo;
         p->w[i].n = hi - lo;
