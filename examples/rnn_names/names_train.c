@@ -78,6 +78,10 @@ static void shuffle(int *order, int n, ag_rng *rng)
     }
 }
 
+/* (compiled for AVX-512, AVX2 and the baseline on x86-64 with GCC, as the kernels) */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(AG_NO_CLONES)
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 const char *names_first_nonfinite(const names_model *m, int grads)
 {
     for (int i = 0; i < m->ps.n; i++) {
