@@ -92,9 +92,36 @@ AG_INLINE v16 reduce16x16(v16 *s)
     return __builtin_shufflevector(c[0], c[1], HALF_LO1) + __builtin_shufflevector(c[0], c[1], HALF_HI1);
 }
 
+typedef int vi16 __attribute__((vector_size(64)));
+typedef unsigned vu16 __attribute__((vector_size(64)));
+
+/* a vector cast keeps the bits: float lanes as ints and back */
+#define BITS(v) ((vi16)(v))
+#define FLOATS(i) ((v16)(i))
+
+/* The tail of a row of K >= 16 values, row[K0 .. K) with K0 = K - K % 16, in lanes
+ * 0 .. K-K0-1 and zeros above: as a zero-padded copy would give, but from one load of
+ * the row's last 16 values, a lane rotation and a mask (GCC), instead of a copy through
+ * memory for each row. */
+AG_INLINE v16 row_tail(const float *row, int K)
+{
+    int n = K % LANES;
+#if defined(__clang__)
+    float t[LANES] = {0};
+    memcpy(t, row + K - n, (size_t)n * sizeof(float));
+    return load16(t);
+#else
+    vi16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    vi16 from = (lane + (LANES - n)) & (LANES - 1), keep = lane < n; /* keep: all ones where lane < n */
+    v16 last = load16(row + K - LANES);
+    return FLOATS(BITS(__builtin_shuffle(last, from)) & keep);
+#endif
+}
+
 /* Dot products of RA rows of A (a[r]) with RB rows of B (b[q]), RA * RB = 16, into
  * s[r * RB + q]. The k past the last full block of 16 come from at[r] and bt[q]: those
- * rows' tails, zero-padded to 16 (unused when K is a multiple of 16). */
+ * rows' tails, zero-padded to 16 (unused when K is a multiple of 16); bt NULL: taken
+ * from B's rows with row_tail. */
 AG_INLINE void nt_dots(int RA, int RB, int K, const float *const *a, const float *const *b, const float *const *at,
                        const float *const *bt, v16 *s)
 {
@@ -110,7 +137,10 @@ AG_INLINE void nt_dots(int RA, int RB, int K, const float *const *a, const float
     if (K0 < K) {
         v16 x[4], y[16];
         for (int r = 0; r < RA; r++) x[r] = load16(at[r]);
-        for (int q = 0; q < RB; q++) y[q] = load16(bt[q]);
+        if (bt)
+            for (int q = 0; q < RB; q++) y[q] = load16(bt[q]);
+        else
+            for (int q = 0; q < RB; q++) y[q] = row_tail(b[q], K);
         for (int r = 0; r < RA; r++)
             for (int q = 0; q < RB; q++) s[r * RB + q] += x[r] * y[q];
     }
@@ -131,7 +161,10 @@ AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_floa
     float bt[NT_CHUNK][LANES], at[4][LANES];
     for (int j0 = 0; j0 < M; j0 += NT_CHUNK) {
         int mj = M - j0 < NT_CHUNK ? M - j0 : NT_CHUNK;
-        if (K0 < K)
+        /* B's tails are packed when 4-row tiles will reuse them (or K < 16, where a row
+         * has no 16 values to load); a single row takes them straight from B */
+        int packed = K0 < K && (N >= 4 || K < LANES);
+        if (packed)
             for (int q = 0; q < mj; q++) pack_tail(bt[q], B + (size_t)(j0 + q) * K, K0, K);
         for (int i = 0; i < N; i += 4) {
             int RA = N - i < 4 ? 1 : 4; /* 4 rows of A at a time, then the rest one by one */
@@ -152,8 +185,8 @@ AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_floa
                         tb[q] = bt[row - j0];
                     }
                     v16 s[16], sum;
-                    if (RA == 4) nt_dots(4, 4, K, a, b, ta, tb, s);
-                    else nt_dots(1, 16, K, a, b, ta, tb, s);
+                    if (RA == 4) nt_dots(4, 4, K, a, b, ta, packed ? tb : NULL, s);
+                    else nt_dots(1, 16, K, a, b, ta, packed ? tb : NULL, s);
                     sum = reduce16x16(s);
                     float *c = C + (size_t)ii * M + j;
                     if (RA == 1 && nb == 16) {
@@ -235,13 +268,6 @@ AG_INLINE void axpy_band(int R, int M, int K, const float *A, size_t sa, size_t 
  * subnormals and up to overflow come out right. Within 1 ulp of the exact value over
  * the whole range (tests/test_ops.c measures it). tanh: an odd polynomial below 0.625
  * (where 1 - 2 / (e^2x + 1) would cancel), that formula above. */
-
-typedef int vi16 __attribute__((vector_size(64)));
-typedef unsigned vu16 __attribute__((vector_size(64)));
-
-/* a vector cast keeps the bits: float lanes as ints and back */
-#define BITS(v) ((vi16)(v))
-#define FLOATS(i) ((v16)(i))
 
 /* lanes of a where m is all ones, b where it is zero */
 #define BLEND(m, a, b) FLOATS(((m) & BITS(a)) | (~(m) & BITS(b)))
