@@ -150,7 +150,10 @@ nn_status nn_rnn_init_layer(nn_rnn *m, nn_params *ps, nn_rnn_kind kind, const ch
  * an LSTM's cell state always starts at zero). Returns (N, H): each sequence's hidden
  * state after its own last step. If all != NULL, *all is set to (T, N, H), every
  * step's state (a finished sequence repeats its last state). Each step's nodes are
- * filed under ag_tape_group "gru step t" (elman, lstm likewise). */
+ * filed under ag_tape_group "gru step t" (elman, lstm likewise). With lengths, no
+ * work is spent on padding: the sequences are taken longest first, the input
+ * projection runs once over the live (step, sequence) pairs and each step over the
+ * sequences still running; results come back in input order. */
 ag_tensor *nn_rnn_forward(ag_tape *t, const nn_rnn *m, ag_tensor *x, const int *lengths,
                           ag_tensor *h0, ag_tensor **all);
 
