@@ -123,30 +123,51 @@ static ag_tensor *gate(ag_tape *t, ag_tensor *g, int k, int H)
     return ag_slice(t, g, 1, k * H, (k + 1) * H);
 }
 
-static ag_tensor *cell(ag_tape *t, const nn_rnn *m, ag_tensor *gi, ag_tensor *h, ag_tensor **c)
+/* The input projection of rows X (R, I), one (R, H) tensor per gate: gi[k] = X W_k^T +
+ * b_k with W_k, b_k gate k's rows of weight_ih, bias_ih. Kept apart per gate so that a
+ * step takes its rows of each gate with one copy, not its rows of all gates and then
+ * each gate's columns. 0, or -1 (the tape's error is set). */
+static int project(ag_tape *t, const nn_rnn *m, ag_tensor *X, ag_tensor **gi)
 {
     int H = m->hidden;
-    ag_tensor *gh = ag_linear(t, h, m->weight_hh, m->bias_hh); /* (N, G*H) */
+    for (int k = 0; k < m->gates; k++) {
+        ag_tensor *W = m->gates == 1 ? m->weight_ih : ag_slice(t, m->weight_ih, 0, k * H, (k + 1) * H);
+        ag_tensor *b = m->gates == 1 ? m->bias_ih : ag_slice(t, m->bias_ih, 0, k * H, (k + 1) * H);
+        if (!(gi[k] = ag_linear(t, X, W, b))) return -1;
+    }
+    return 0;
+}
+
+/* One step from gi[k] (n, H) per gate and h (n, H) -> h' (n, H); *c is an LSTM's cell. */
+static ag_tensor *cell(ag_tape *t, const nn_rnn *m, ag_tensor *const *gi, ag_tensor *h, ag_tensor **c)
+{
+    int H = m->hidden;
+    ag_tensor *gh = ag_linear(t, h, m->weight_hh, m->bias_hh); /* (n, G*H) */
     switch (m->kind) {
     case NN_ELMAN:
-        return ag_tanh(t, ag_add(t, gi, gh));
+        return ag_tanh(t, ag_add(t, gi[0], gh));
     case NN_GRU: {
-        ag_tensor *r = ag_sigmoid(t, ag_add(t, gate(t, gi, 0, H), gate(t, gh, 0, H)));
-        ag_tensor *z = ag_sigmoid(t, ag_add(t, gate(t, gi, 1, H), gate(t, gh, 1, H)));
-        ag_tensor *n = ag_tanh(t, ag_add(t, gate(t, gi, 2, H), ag_mul(t, r, gate(t, gh, 2, H))));
+        ag_tensor *r = ag_sigmoid(t, ag_add(t, gi[0], gate(t, gh, 0, H)));
+        ag_tensor *z = ag_sigmoid(t, ag_add(t, gi[1], gate(t, gh, 1, H)));
+        ag_tensor *n = ag_tanh(t, ag_add(t, gi[2], ag_mul(t, r, gate(t, gh, 2, H))));
         return ag_add(t, n, ag_mul(t, z, ag_sub(t, h, n))); /* (1 - z) n + z h */
     }
     case NN_LSTM: {
-        ag_tensor *g = ag_add(t, gi, gh);
-        ag_tensor *i = ag_sigmoid(t, gate(t, g, 0, H));
-        ag_tensor *f = ag_sigmoid(t, gate(t, g, 1, H));
-        ag_tensor *gg = ag_tanh(t, gate(t, g, 2, H));
-        ag_tensor *o = ag_sigmoid(t, gate(t, g, 3, H));
+        ag_tensor *i = ag_sigmoid(t, ag_add(t, gi[0], gate(t, gh, 0, H)));
+        ag_tensor *f = ag_sigmoid(t, ag_add(t, gi[1], gate(t, gh, 1, H)));
+        ag_tensor *gg = ag_tanh(t, ag_add(t, gi[2], gate(t, gh, 2, H)));
+        ag_tensor *o = ag_sigmoid(t, ag_add(t, gi[3], gate(t, gh, 3, H)));
         *c = ag_add(t, ag_mul(t, f, *c), ag_mul(t, i, gg));
         return ag_mul(t, o, ag_tanh(t, *c));
     }
     }
     return NULL;
+}
+
+/* Rows [lo, hi) of each gate's projection */
+static void step_rows(ag_tape *t, const nn_rnn *m, ag_tensor *const *gi, int lo, int hi, ag_tensor **out)
+{
+    for (int k = 0; k < m->gates; k++) out[k] = ag_slice(t, gi[k], 0, lo, hi);
 }
 
 /* A padded batch without wasted work (see nn__packing): the input projection runs once
@@ -163,11 +184,11 @@ static ag_tensor *rnn_forward_packed(ag_tape *t, const nn_rnn *m, ag_tensor *x, 
     ag_tensor **parts = ag_tape_alloc(t, (size_t)(T + 1) * sizeof *parts);
     ag_tensor **steps = all ? ag_tape_alloc(t, (size_t)T * sizeof *steps) : NULL;
     if (!ends || !parts || (all && !steps) || nn__pack(t, lengths, T, N, &pk) != 0) return NULL;
-    ag_tensor *flat = ag_reshape(t, x, 2, (int[]){T * N, m->input});
-    ag_tensor *gi = ag_linear(t, ag_index_select(t, flat, 0, pk.rows, pk.off[T]), m->weight_ih, m->bias_ih);
+    ag_tensor *flat = ag_reshape(t, x, 2, (int[]){T * N, m->input}), *gi[4], *gs[4];
+    if (project(t, m, ag_index_select(t, flat, 0, pk.rows, pk.off[T]), gi) != 0) return NULL; /* (P, H) each */
     ag_tensor *h = h0 ? ag_index_select(t, h0, 0, pk.order, N) : ag_zeros(t, 2, (int[]){N, H}); /* sorted */
     ag_tensor *c = m->kind == NN_LSTM ? ag_zeros(t, 2, (int[]){N, H}) : NULL;
-    if (!gi || !h) return NULL;
+    if (!h) return NULL;
     for (int s = 0; s < T; s++) {
         char label[32];
         snprintf(label, sizeof label, "%s step %d", name, s);
@@ -179,7 +200,8 @@ static ag_tensor *rnn_forward_packed(ag_tape *t, const nn_rnn *m, ag_tensor *x, 
             if (c) c = ag_slice(t, c, 0, 0, n);
         }
         ag_tensor *c_new = c;
-        h = cell(t, m, ag_slice(t, gi, 0, pk.off[s], pk.off[s] + n), h, &c_new); /* (n, H) */
+        step_rows(t, m, gi, pk.off[s], pk.off[s] + n, gs);
+        h = cell(t, m, gs, h, &c_new); /* (n, H) */
         c = c_new;
         ends[s] = ending == 0 ? NULL : ending == n ? h : ag_slice(t, h, 0, n - ending, n);
         if (steps) { /* all N sorted rows: the running ones, then the finished ones' last states */
@@ -219,20 +241,21 @@ ag_tensor *nn_rnn_forward(ag_tape *t, const nn_rnn *m, ag_tensor *x, const int *
         padded |= lengths[n] < T;
     }
     if (padded) return rnn_forward_packed(t, m, x, lengths, h0, all);
-    /* The input projection of every step at once: (T*N, I) -> (T, N, G*H). */
-    ag_tensor *flat = ag_reshape(t, x, 2, (int[]){T * N, m->input});
-    ag_tensor *gi_all = ag_reshape(t, ag_linear(t, flat, m->weight_ih, m->bias_ih), 3,
-                                   (int[]){T, N, m->gates * H});
+    /* The input projection of every step at once: (T*N, I) -> (T*N, H) per gate; step s
+     * is rows [s*N, (s+1)*N). */
+    ag_tensor *gi[4], *gs[4];
+    if (project(t, m, ag_reshape(t, x, 2, (int[]){T * N, m->input}), gi) != 0) return NULL;
     ag_tensor *h = h0 ? h0 : ag_zeros(t, 2, (int[]){N, H});
     ag_tensor *c = m->kind == NN_LSTM ? ag_zeros(t, 2, (int[]){N, H}) : NULL;
     ag_tensor **steps = all ? ag_tape_alloc(t, (size_t)T * sizeof *steps) : NULL;
-    if (!gi_all || (all && !steps)) return NULL;
+    if (all && !steps) return NULL;
     for (int s = 0; s < T; s++) {
         char label[32];
         snprintf(label, sizeof label, "%s step %d", name, s);
         ag_tape_group(t, label); /* graph dumps draw each step as a cluster */
         ag_tensor *c_new = c;
-        ag_tensor *h_new = cell(t, m, ag_select(t, gi_all, 0, s), h, &c_new);
+        step_rows(t, m, gi, s * N, (s + 1) * N, gs);
+        ag_tensor *h_new = cell(t, m, gs, h, &c_new);
         h = h_new;
         c = c_new;
         if (steps) steps[s] = ag_reshape(t, h, 3, (int[]){1, N, H});
