@@ -155,15 +155,17 @@ static void relax(void)
 #endif
 }
 
-/* One slice: forward, loss, backward. A whole batch takes the mean loss exactly as
- * a single thread always has; a slice sums its losses and divides by the batch size,
- * so that the slices' gradients add up to the gradient of the batch's mean. */
+/* to's parameter values := from's (same model, so same names, shapes and order) */
 static void copy_weights(names_model *to, const names_model *from)
 {
     for (int k = 0; k < from->ps.n; k++)
         memcpy(to->ps.p[k]->data, from->ps.p[k]->data, (size_t)from->ps.p[k]->size * sizeof(ag_float));
 }
 
+/* One slice: the copy takes m's weights, then forward, loss, backward. A whole batch
+ * takes the mean loss exactly as a single thread always has; a slice sums its losses
+ * and divides by the batch size, so that the slices' gradients add up to the gradient
+ * of the batch's mean. */
 static void worker_step(names_worker *w)
 {
     if (w->m != w->pool->w[0].m) copy_weights(w->m, w->pool->w[0].m); /* m is only read meanwhile */
