@@ -55,9 +55,7 @@ AG_INLINE void store16(float *p, const v16 *v)
     memcpy(p, v, sizeof *v);
 }
 
-typedef float v8 __attribute__((vector_size(32)));
 typedef float v4 __attribute__((vector_size(16)));
-typedef float v2 __attribute__((vector_size(8)));
 
 /* ---- nt: dot products -------------------------------------------------------------
  * Each C element is the sum of a 16-lane accumulator, reduced by the pairwise tree of

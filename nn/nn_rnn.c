@@ -1,5 +1,6 @@
-/* nn_rnn.c -- Elman RNN, GRU and LSTM in torch.nn's layout, over padded batches, and
- * the masks that keep padding from changing any result. Built from ag_ ops only. */
+/* nn_rnn.c -- Elman RNN, GRU and LSTM in torch.nn's layout, over padded batches that
+ * skip the padding (nn__pack), and the mask helpers for padded batches. Built from ag_
+ * ops only. */
 #include <math.h>
 #include <string.h>
 

@@ -300,15 +300,22 @@ static void nonfinite_is_named(void **state)
     names_free(&d);
 }
 
-/* One training run on the sample from a fixed start: `steps` SGD steps of `batch` names
- * with learning rate 1, on `threads` threads. */
-static void train_on_threads(const names_data *d, names_kind kind, int threads, int batch, int steps, double dropout,
-                             names_model *m)
+/* The fixed start of the thread tests: the seed RNN, or a 2-layer bidirectional stack */
+static void threads_model(const names_data *d, names_kind kind, names_model *m)
 {
     ag_rng r;
     ag_rng_seed(&r, 5);
     int stacked = kind != NAMES_SEED;
-    assert_int_equal(names_model_init(m, kind, 16, stacked ? 2 : 1, stacked, d->n_classes, d->classes, &r), 0);
+    assert_int_equal(names_model_init(m, kind, 16, stacked ? 2 : 1, stacked ? NAMES_BIDIRECTIONAL : 0, d->n_classes,
+                                      d->classes, &r), 0);
+}
+
+/* One training run on the sample from the fixed start: `steps` SGD steps of `batch`
+ * names with learning rate 1, on `threads` threads. */
+static void train_on_threads(const names_data *d, names_kind kind, int threads, int batch, int steps, double dropout,
+                             names_model *m)
+{
+    threads_model(d, kind, m);
     names_train_opts o = {.lr = 1, .iters = (long)steps * batch, .batch = batch, .seed = 7, .threads = threads,
                           .dropout = dropout};
     nn_optim opt;
@@ -335,11 +342,7 @@ static void threads_sum_to_the_batch_gradient(void **state)
     for (int kind = NAMES_SEED; kind <= NAMES_GRU; kind += NAMES_GRU - NAMES_SEED)
         for (int c = 0; c < 3; c++) {
             names_model start, one, many;
-            ag_rng r;
-            ag_rng_seed(&r, 5);
-            int stacked = kind != NAMES_SEED;
-            assert_int_equal(names_model_init(&start, (names_kind)kind, 16, stacked ? 2 : 1, stacked, d.n_classes,
-                                              d.classes, &r), 0);
+            threads_model(&d, (names_kind)kind, &start);
             train_on_threads(&d, (names_kind)kind, 1, cases[c][1], 1, 0, &one);
             train_on_threads(&d, (names_kind)kind, cases[c][0], cases[c][1], 1, 0, &many);
             /* The two differ only in the order of float32 sums over at most 10 names:
