@@ -243,6 +243,87 @@ static void full_data_split(void **state)
     names_free(&d);
 }
 
+/* names_distinct keeps the first line of each (folded name, language) pair, in order,
+ * rebuilds by_class, and gives the log-ratio of each language's share before and after. */
+static void distinct_pairs(void **state)
+{
+    (void)state;
+    /* every line below is on the training side of the split (checked first) */
+    const char *tsv = "Arabic\tHaddad\nArabic\tHaddad\nGerman\tMuller\nArabic\tNahas\nEnglish\tAbel\n"
+                      "German\tM\xc3\xbcller\nArabic\tHaddad\nGerman\tAbel\nEnglish\tSmith\nEnglish\tSmith\n";
+    const char *lines[] = {"Haddad", "Nahas", "Muller", "M\xc3\xbcller", "Abel", "Smith"};
+    for (int i = 0; i < 6; i++) assert_false(names_is_test(lines[i], strlen(lines[i])));
+    names_data d;
+    char err[256];
+    assert_int_equal(names_load_tsv(&d, tsv, strlen(tsv), "dups", NULL, err, sizeof err), 0);
+    assert_int_equal(d.n_train, 10);
+    double shift[NAMES_MAX_CLASSES];
+    assert_int_equal(names_distinct(&d, shift), 4); /* Haddad twice, Smith, Müller (folds to Muller) */
+    const char *want[6] = {"Haddad", "Muller", "Nahas", "Abel", "Abel", "Smith"};
+    const int label[6] = {0, 2, 0, 1, 2, 1}; /* Arabic, English, German: sorted */
+    assert_int_equal(d.n_train, 6);
+    for (int i = 0; i < 6; i++) {
+        assert_string_equal(d.train[i].text, want[i]);
+        assert_int_equal(d.train[i].label, label[i]);
+    }
+    for (int c = 0; c < 3; c++) {
+        assert_int_equal(d.class_start[c + 1] - d.class_start[c], 2);
+        for (int k = d.class_start[c]; k < d.class_start[c + 1]; k++) assert_int_equal(d.train[d.by_class[k]].label, c);
+    }
+    /* before: Arabic 4, English 3, German 3 of 10; after: 2, 2, 2 of 6 */
+    assert_true(fabs(shift[0] - (log(0.4) - log(2.0 / 6))) < 1e-12);
+    assert_true(fabs(shift[1] - (log(0.3) - log(2.0 / 6))) < 1e-12);
+    assert_true(fabs(shift[2] - (log(0.3) - log(2.0 / 6))) < 1e-12);
+    assert_int_equal(names_distinct(&d, shift), 0); /* nothing left to drop: no shift */
+    for (int c = 0; c < 3; c++) assert_true(shift[c] == 0);
+    names_free(&d);
+}
+
+/* A model's prior_shift: applied and renormalised by names_model_predict_row, written to
+ * the meta text bit for bit, and a malformed one refused with a message. */
+static void prior_shift(void **state)
+{
+    (void)state;
+    const char classes[3][NAMES_MAX_CLASS_NAME] = {"Arabic", "English", "German"};
+    ag_rng r;
+    ag_rng_seed(&r, 1);
+    names_model m, back;
+    assert_int_equal(names_model_init(&m, NAMES_GRU, 4, 1, 0, 3, classes, &r), 0);
+    ag_float logp[3] = {(ag_float)log(0.5), (ag_float)log(0.25), (ag_float)log(0.25)};
+    double out[3];
+    names_model_predict_row(&m, logp, out); /* no shift: the same log-probabilities */
+    for (int c = 0; c < 3; c++) assert_true(fabs(out[c] - logp[c]) < 1e-6);
+    m.prior_shift[0] = log(2.0) + 0.1; /* Arabic twice as likely a priori: 1 : 0.25 : 0.25 */
+    m.prior_shift[1] = 0.1;
+    m.prior_shift[2] = 0.1; /* a constant added to all changes nothing */
+    names_model_predict_row(&m, logp, out);
+    assert_true(fabs(out[0] - log(1 / 1.5)) < 1e-6);
+    assert_true(fabs(out[1] - log(0.25 / 1.5)) < 1e-6);
+    assert_true(fabs(out[2] - log(0.25 / 1.5)) < 1e-6);
+
+    m.prior_shift[2] = -1.0 / 3; /* round trip through the meta text, exactly */
+    char meta[2048], err[256];
+    names_model_meta(&m, meta, sizeof meta);
+    assert_int_equal(names_model_from_meta(&back, meta, err, sizeof err), 0);
+    for (int c = 0; c < 3; c++) assert_true(back.prior_shift[c] == m.prior_shift[c]);
+    names_model_free(&back);
+    char *at = strstr(meta, "prior_shift=");
+    assert_non_null(at);
+    const char *bad[] = {"prior_shift=1,2\n", "prior_shift=1,2,3,4\n", "prior_shift=1,nan,2\n", "prior_shift=1;2;3\n",
+                         "prior_shift=1,,3\n", "prior_shift=1,2,1e999\n", "prior_shift=\n"};
+    for (int i = 0; i < 7; i++) {
+        strcpy(at, bad[i]);
+        err[0] = 0;
+        assert_int_equal(names_model_from_meta(&back, meta, err, sizeof err), -1);
+        assert_non_null(strstr(err, "prior_shift is not 3 finite numbers"));
+    }
+    strcpy(at, ""); /* none at all: no shift (checkpoints from before --distinct) */
+    assert_int_equal(names_model_from_meta(&back, meta, err, sizeof err), 0);
+    for (int c = 0; c < 3; c++) assert_true(back.prior_shift[c] == 0);
+    names_model_free(&back);
+    names_model_free(&m);
+}
+
 /* The classifier on a padded batch gives each name's result as if run alone. */
 static void classifier_padding(void **state)
 {
@@ -406,6 +487,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(refused_directories),
         cmocka_unit_test(builtin_sample),
         cmocka_unit_test(full_data_split),
+        cmocka_unit_test(distinct_pairs),
+        cmocka_unit_test(prior_shift),
         cmocka_unit_test(classifier_padding),
         cmocka_unit_test(nonfinite_is_named),
         cmocka_unit_test(threads_sum_to_the_batch_gradient),

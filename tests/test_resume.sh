@@ -32,6 +32,12 @@ run_case() {
 
 run_case gru --model gru --bidirectional --layers 2 --dropout 0.2 --optim adam --lr 0.003 --schedule cosine --clip 2 --epochs 3 --batch 16 --hidden 16
 run_case gru-2threads-pool --model gru --pool mean --dropout 0.2 --optim adam --lr 0.003 --epochs 2 --batch 16 --hidden 16 --threads 2
+# --distinct and --letter-noise, on data whose lines repeat (the noise has its own random stream)
+mkdir "$T/dups"
+for n in Haddad Nahas Saliba Khoury Haddad Haddad Nahas Shadid Tahan Haddad; do echo "$n"; done > "$T/dups/Arabic.txt"
+for n in Smith Baker Abel Smith Muller Jones Baker Brown; do echo "$n"; done > "$T/dups/English.txt"
+for n in Tanaka Suzuki Tanaka Honda Sato Ito Tanaka; do echo "$n"; done > "$T/dups/Japanese.txt"
+run_case distinct-noise --data "$T/dups" --model gru --hidden 16 --distinct --letter-noise 0.2 --optim adam --epochs 40 --batch 4
 run_case seed --iters 3000 --momentum 0.9 --weight-decay 0.0001 --lr 0.002
 
 # refusals

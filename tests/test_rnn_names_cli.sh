@@ -65,6 +65,19 @@ expect 0 "^([-0-9.]*) [A-Z]" "$BIN" predict --load "$T/pool.ckpt" Satoshi
 expect 0 "test_accuracy=" "$BIN" eval --load "$T/pool.ckpt"
 expect 2 "--pool must be last or mean, got 'max'" "$BIN" train --model gru --pool max
 expect 2 "--layers, --bidirectional, --pool and --dropout are for elman, gru and lstm" "$BIN" train --pool mean
+# --distinct on data with repeated lines: each pair once, the shares put back at prediction
+mkdir "$T/dups"
+printf 'Haddad\nHaddad\nNahas\nHaddad\nSaliba\nHaddad\nKhoury\n' > "$T/dups/Arabic.txt"
+printf 'Smith\nBaker\nAbel\nSmith\nMuller\n' > "$T/dups/English.txt"
+expect 0 "distinct: 4 training lines repeat a (name, language) pair and are left out; 8 remain" \
+  "$BIN" train --data "$T/dups" --model gru --hidden 8 --distinct --letter-noise 0.2 --epochs 3 --batch 4 --optim adam \
+  --save "$T/dups.ckpt" --quiet
+grep -q "distinct=1 letter_noise=0.2" "$T/out" || { echo "FAIL: --distinct run summary"; fails=$((fails + 1)); }
+grep -aq "^prior_shift=" "$T/dups.ckpt" || { echo "FAIL: --distinct checkpoint lacks prior_shift"; fails=$((fails + 1)); }
+expect 0 "^([-0-9.]*) Arabic" "$BIN" predict --load "$T/dups.ckpt" Haddad
+expect 0 "test_accuracy=" "$BIN" eval --load "$T/dups.ckpt"
+expect 2 "--distinct needs --epochs" "$BIN" train --distinct
+expect 2 "--letter-noise expects a number from 0 to 0.5, got '0.7'" "$BIN" train --letter-noise 0.7
 expect 0 "confusion matrix" "$BIN" eval --load "$T/gru.ckpt"
 expect 0 "macro_accuracy=" "$BIN" eval --load "$T/seed.ckpt"
 head -3 "$T/seed.loss.csv" | grep -q "names_seen,mean_loss" || { echo "FAIL: loss csv header"; fails=$((fails + 1)); }

@@ -61,6 +61,12 @@ static const char *usage_train =
     "  --batch B          names per step (default 1, the tutorial's regime)\n"
     "  --clip C           clip the gradient norm to C (default: no clipping)\n"
     "  --schedule S       learning rate: constant, or cosine (from --lr down to 0) (default constant)\n"
+    "  --distinct         train on each distinct (name, language) pair once (with --epochs):\n"
+    "                     the data repeats some names many times (an Arabic name is on ~19\n"
+    "                     lines); the model then corrects its predictions for the languages'\n"
+    "                     shares of all training lines, which the checkpoint stores\n"
+    "  --letter-noise P   replace each letter of a name trained on, with probability P, by a\n"
+    "                     random one of the 57 (default 0)\n"
     "  --seed S           random seed (default 1)\n"
     "  --threads T        cut each batch into T slices trained on T threads (default 1);\n"
     "                     a seed and a thread count always give the same result\n"
@@ -183,9 +189,10 @@ static void run_meta(const options *o, const names_model *m, char *meta, size_t 
     size_t k = strlen(meta);
     snprintf(meta + k, n - k,
              "data=%s\noptim=%s\nlr=%.17g\nmomentum=%.17g\nweight_decay=%.17g\nclip=%.17g\nschedule=%s\n"
-             "dropout=%.17g\nbatch=%ld\niters=%ld\nepochs=%ld\nseed=%llu\nthreads=%ld\n",
+             "dropout=%.17g\nbatch=%ld\niters=%ld\nepochs=%ld\nseed=%llu\nthreads=%ld\ndistinct=%d\n"
+             "letter_noise=%.17g\n",
              o->data ? o->data : "", o->optim, o->lr, o->momentum, o->weight_decay, o->clip, o->schedule, o->dropout,
-             o->batch, o->epochs ? 0 : o->iters, o->epochs, o->seed, o->threads);
+             o->batch, o->epochs ? 0 : o->iters, o->epochs, o->seed, o->threads, o->distinct, o->letter_noise);
 }
 
 /* Fills o from a checkpoint's meta text, for --resume. 0, or -1 with err set. */
@@ -224,6 +231,13 @@ static int options_from_meta(options *o, const char *meta, char *store, size_t s
     o->threads = nn_meta_get(meta, "threads", v[0], sizeof v[0]) ? atol(v[0]) : 1;
     if (o->threads < 1 || o->threads > 64) {
         snprintf(err, errlen, "its 'threads' setting is not a number from 1 to 64");
+        return -1;
+    }
+    /* (nor from before --distinct and --letter-noise: they used neither) */
+    o->distinct = nn_meta_get(meta, "distinct", v[0], sizeof v[0]) ? atoi(v[0]) : 0;
+    o->letter_noise = nn_meta_get(meta, "letter_noise", v[0], sizeof v[0]) ? atof(v[0]) : 0;
+    if ((o->distinct != 0 && o->distinct != 1) || !(o->letter_noise >= 0 && o->letter_noise <= 0.5)) {
+        snprintf(err, errlen, "its 'distinct' or 'letter_noise' setting is out of range");
         return -1;
     }
     return 0;
@@ -270,6 +284,9 @@ static int cmd_train(int argc, char **argv)
         return names_cli_bad("train", "--schedule must be constant or cosine, got '%s'%s", o.schedule, "");
     if (o.epochs && o.have_iters && !o.resume) return names_cli_bad("train", "give --iters or --epochs, not both%s%s", "", "");
     if (!o.data && !o.have_iters && !o.epochs) o.iters = 20000;
+    if (o.distinct && !o.epochs)
+        return names_cli_bad("train", "--distinct needs --epochs (with --iters every language is drawn equally often "
+                             "anyway)%s%s", "", "");
 
     names_data d;
     if (load_data(&d, o.data, err, sizeof err) != 0) {
@@ -277,6 +294,17 @@ static int cmd_train(int argc, char **argv)
         nn_ckpt_close(ck);
         return 1;
     }
+    double shift[NAMES_MAX_CLASSES] = {0};
+    int dropped = o.distinct ? names_distinct(&d, shift) : 0;
+    if (dropped < 0) {
+        fprintf(stderr, PROG " train: out of memory\n");
+        names_free(&d);
+        nn_ckpt_close(ck);
+        return 1;
+    }
+    if (o.distinct)
+        fprintf(stderr, "distinct: %d training lines repeat a (name, language) pair and are left out; %d remain\n",
+                dropped, d.n_train);
     ag_rng rng;
     ag_rng_seed(&rng, o.seed);
     names_model m;
@@ -287,10 +315,12 @@ static int cmd_train(int argc, char **argv)
         nn_ckpt_close(ck);
         return 1;
     }
+    memcpy(m.prior_shift, shift, sizeof shift);
     names_train_opts to = {.optim = !strcmp(o.optim, "adam"), .lr = o.lr, .momentum = o.momentum,
                            .weight_decay = o.weight_decay, .clip = o.clip, .iters = o.epochs ? 0 : o.iters,
                            .epochs = (int)o.epochs, .batch = (int)o.batch, .seed = o.seed, .threads = (int)o.threads,
                            .cosine = !strcmp(o.schedule, "cosine"), .dropout = o.dropout,
+                           .letter_noise = o.letter_noise,
                            .progress = o.quiet ? NULL : stderr, .resume = o.resume ? &resume_state : NULL};
     names_train_result tr = {0};
     names_eval ev = {0};
@@ -347,8 +377,8 @@ static int cmd_train(int argc, char **argv)
     if (names_plot_confusion(path, ev.confusion, ev.C, m.classes, title, err, sizeof err) != 0) goto out_err;
 
     printf("model=%s hidden=%ld layers=%ld bidirectional=%d pool=%s dropout=%g optim=%s lr=%g schedule=%s batch=%ld "
-           "seed=%llu threads=%ld\n", o.model, o.hidden, o.layers, o.bidirectional, o.pool, o.dropout, o.optim, o.lr,
-           o.schedule, o.batch, o.seed, o.threads);
+           "seed=%llu threads=%ld distinct=%d letter_noise=%g\n", o.model, o.hidden, o.layers, o.bidirectional, o.pool,
+           o.dropout, o.optim, o.lr, o.schedule, o.batch, o.seed, o.threads, o.distinct, o.letter_noise);
     printf("train_names=%ld\ntrain_seconds=%.3f\ntrain_names_per_s=%.0f\nmean_train_loss=%.4f\n", tr.names_seen,
            tr.seconds, tr.names_per_s, tr.mean_loss);
     print_eval(&ev, &m, 0);

@@ -11,7 +11,7 @@
 
 const char names_cli_train_options[] =
     " data model hidden layers bidirectional pool dropout optim lr momentum weight-decay iters epochs batch clip"
-    " schedule seed threads save save-every quiet resume ";
+    " schedule seed threads distinct letter-noise save save-every quiet resume ";
 const char names_cli_eval_options[] = " load data ";
 const char names_cli_predict_options[] = " load ";
 const char names_cli_dot_options[] = " load out target stats ";
@@ -77,8 +77,9 @@ int names_cli_parse(const char *cmd, int argc, char **argv, int first, options *
         snprintf(key, sizeof key, " %s ", a + 2);
         if (!strstr(allowed, key)) return names_cli_bad(cmd, "unknown option '%s'%s", a, "");
         if (!strstr(" save save-every quiet resume ", key)) o->n_given++;
-        if (!strcmp(a, "--quiet") || !strcmp(a, "--stats") || !strcmp(a, "--bidirectional")) {
-            *(a[2] == 'q' ? &o->quiet : a[2] == 's' ? &o->stats : &o->bidirectional) = 1;
+        if (!strcmp(a, "--quiet") || !strcmp(a, "--stats") || !strcmp(a, "--bidirectional") ||
+            !strcmp(a, "--distinct")) {
+            *(a[2] == 'q' ? &o->quiet : a[2] == 's' ? &o->stats : a[2] == 'b' ? &o->bidirectional : &o->distinct) = 1;
             continue;
         }
         if (i + 1 >= argc) return names_cli_bad(cmd, "option '%s' needs a value%s", a, "");
@@ -97,6 +98,7 @@ int names_cli_parse(const char *cmd, int argc, char **argv, int first, options *
         else if (!strcmp(a, "--hidden")) rc = names_cli_long(who, a, v, 1, 4096, &o->hidden);
         else if (!strcmp(a, "--layers")) rc = names_cli_long(who, a, v, 1, 4, &o->layers);
         else if (!strcmp(a, "--dropout")) rc = names_cli_double(who, a, v, 0, 0.95, &o->dropout);
+        else if (!strcmp(a, "--letter-noise")) rc = names_cli_double(who, a, v, 0, 0.5, &o->letter_noise);
         else if (!strcmp(a, "--iters")) rc = names_cli_long(who, a, v, 1, 2000000000L, &o->iters), o->have_iters = 1;
         else if (!strcmp(a, "--epochs")) rc = names_cli_long(who, a, v, 1, 100000, &o->epochs);
         else if (!strcmp(a, "--save-every")) rc = names_cli_long(who, a, v, 1, 2000000000L, &o->save_every);

@@ -10,9 +10,9 @@ typedef struct {
     int n_given; /* options given other than save, save-every, quiet and resume */
     const char *model, *optim, *schedule, *pool;
     long hidden, layers, iters, epochs, batch, save_every, threads;
-    double lr, momentum, weight_decay, clip, dropout;
+    double lr, momentum, weight_decay, clip, dropout, letter_noise;
     unsigned long long seed;
-    int quiet, stats, bidirectional, have_iters;
+    int quiet, stats, bidirectional, distinct, have_iters;
 } options;
 
 /* Each command's options, as names_cli_parse's `allowed` lists. */

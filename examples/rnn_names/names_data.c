@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,4 +324,53 @@ extern const unsigned long names_sample_tsv_len;
 int names_load_sample(names_data *d, FILE *warn, char *err, size_t errlen)
 {
     return names_load_tsv(d, names_sample_tsv, names_sample_tsv_len, "built-in sample", warn, err, errlen);
+}
+
+/* ---- distinct training pairs ---- */
+
+static uint32_t item_hash(const names_item *it)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)it->label; /* FNV-1a over the label and the letters */
+    for (int i = 0; i < it->len; i++) h = (h ^ (unsigned char)it->text[i]) * 16777619u;
+    return h;
+}
+
+int names_distinct(names_data *d, double *shift)
+{
+    size_t cap = 16;
+    while (cap < 2 * (size_t)d->n_train) cap *= 2;
+    int *slot = malloc(cap * sizeof *slot); /* open addressing: index into train, or -1 */
+    if (!slot) return -1;
+    memset(slot, 0xff, cap * sizeof *slot);
+    long before[NAMES_MAX_CLASSES] = {0}, after[NAMES_MAX_CLASSES] = {0};
+    int kept = 0;
+    for (int i = 0; i < d->n_train; i++) {
+        const names_item *it = &d->train[i];
+        before[it->label]++;
+        size_t h = item_hash(it) & (cap - 1);
+        int dup = 0;
+        for (; slot[h] >= 0; h = (h + 1) & (cap - 1)) {
+            const names_item *o = &d->train[slot[h]];
+            if (o->label == it->label && o->len == it->len && !memcmp(o->text, it->text, (size_t)it->len)) {
+                dup = 1;
+                break;
+            }
+        }
+        if (dup) continue;
+        d->train[kept] = *it; /* kept <= i: an earlier slot, already read */
+        slot[h] = kept++;
+        after[it->label]++;
+    }
+    free(slot);
+    int dropped = d->n_train - kept;
+    d->n_train = kept;
+    int fill[NAMES_MAX_CLASSES] = {0};
+    for (int c = 0; c < d->n_classes; c++) d->class_start[c + 1] = d->class_start[c] + (int)after[c];
+    for (int i = 0; i < kept; i++) {
+        int c = d->train[i].label;
+        d->by_class[d->class_start[c] + fill[c]++] = i;
+    }
+    for (int c = 0; shift && c < d->n_classes; c++) /* every language keeps >= 1 name */
+        shift[c] = log((double)before[c] / (double)(kept + dropped)) - log((double)after[c] / (double)kept);
+    return dropped;
 }

@@ -51,6 +51,17 @@ int names_load_tsv(names_data *d, const char *text, size_t len, const char *sour
 
 void names_free(names_data *d);
 
+/* Keeps each distinct (name, language) pair of the training split once (its first line;
+ * the order is kept) and rebuilds by_class. The data's duplicates are not spread evenly:
+ * in the tutorial's set each Arabic name is on ~19 lines, most others on one, and a model
+ * fed every copy learns those few names by heart. Trained on distinct pairs, a model sees
+ * the languages in other proportions than the full split has; shift[c] (may be NULL) gets
+ * log(share of language c in the training split as loaded) - log(its share after),
+ * which added to a model's log-probabilities (names_model.prior_shift) puts the original
+ * proportions back. Returns the number of lines dropped, or -1 (out of memory; d is
+ * unchanged). */
+int names_distinct(names_data *d, double *shift);
+
 /* Folds UTF-8 bytes to the 57 letters as the tutorial's unicodeToAscii does (NFD,
  * drop combining marks, keep only NAMES_LETTERS): "Ślusàrski" -> "Slusarski",
  * "Groß" -> "Gro". Writes at most outn-1 letters and a NUL; returns the number of

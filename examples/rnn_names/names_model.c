@@ -1,4 +1,6 @@
 /* names_model.c -- the four classifiers over padded batches of names. */
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,7 +143,43 @@ void names_model_meta(const names_model *m, char *buf, size_t n)
                                 m->pool_mean ? "pool=mean\n" : "", NAMES_LETTERS);
     for (int c = 0; c < m->n_classes && k < n; c++)
         k += (size_t)snprintf(buf + k, n - k, "%s%s", c ? "," : "", m->classes[c]);
-    if (k < n) snprintf(buf + k, n - k, "\n");
+    if (k < n) k += (size_t)snprintf(buf + k, n - k, "\n");
+    int shifted = 0;
+    for (int c = 0; c < m->n_classes; c++) shifted |= m->prior_shift[c] != 0;
+    for (int c = 0; shifted && c < m->n_classes && k < n; c++) /* %.17g: read back bit for bit */
+        k += (size_t)snprintf(buf + k, n - k, "%s%.17g%s", c ? "," : "prior_shift=", m->prior_shift[c],
+                              c + 1 == m->n_classes ? "\n" : "");
+}
+
+void names_model_predict_row(const names_model *m, const ag_float *logp, double *out)
+{
+    double top = -HUGE_VAL, sum = 0;
+    for (int c = 0; c < m->n_classes; c++) {
+        out[c] = (double)logp[c] + m->prior_shift[c];
+        if (out[c] > top) top = out[c];
+    }
+    for (int c = 0; c < m->n_classes; c++) sum += exp(out[c] - top);
+    for (int c = 0; c < m->n_classes; c++) out[c] -= top + log(sum);
+}
+
+/* prior_shift=a,b,... (one finite number per class) into m; absent: all 0. 0, or -1. */
+static int parse_shift(names_model *m, const char *meta, char *err, size_t errlen)
+{
+    char v[NAMES_MAX_CLASSES * 32];
+    if (!nn_meta_get(meta, "prior_shift", v, sizeof v)) return 0;
+    char *s = v, *end;
+    for (int c = 0; c < m->n_classes; c++) {
+        errno = 0;
+        double x = strtod(s, &end);
+        if (end == s || errno || !isfinite(x) || fabs(x) > 100 || *end != (c + 1 == m->n_classes ? 0 : ',')) {
+            snprintf(err, errlen, "the checkpoint's prior_shift is not %d finite numbers separated by commas",
+                     m->n_classes);
+            return -1;
+        }
+        m->prior_shift[c] = x;
+        s = end + 1;
+    }
+    return 0;
 }
 
 int names_model_from_meta(names_model *m, const char *meta, char *err, size_t errlen)
@@ -187,6 +225,10 @@ int names_model_from_meta(names_model *m, const char *meta, char *err, size_t er
     if (*end || *end2 || names_model_init(m, kind, (int)hidden, (int)layers, flags, n, classes, &rng) != 0) {
         snprintf(err, errlen, "cannot build a %s model with hidden=%s, layers=%s and %d classes", kind_s, hidden_s,
                  layers_s, n);
+        return -1;
+    }
+    if (parse_shift(m, meta, err, errlen) != 0) {
+        names_model_free(m);
         return -1;
     }
     return 0;

@@ -24,6 +24,11 @@ typedef struct {
                                       states over each name's letters */
     nn_rnn rev[NAMES_MAX_LAYERS];
     nn_linear head;
+    double prior_shift[NAMES_MAX_CLASSES]; /* added to each language's log-probability when
+                                      predicting (not in training), then renormalised:
+                                      puts back the proportions of languages that training
+                                      on distinct names changed (names_distinct); all 0
+                                      for a model trained on every line */
     double dropout;   /* training only: dropout between layers and before the head */
     ag_rng *drop_rng; /* NULL: no dropout (evaluation) */
 } names_model;
@@ -45,6 +50,10 @@ void names_model_free(names_model *m);
 
 /* items[0..N-1] -> (N, classes) log-probabilities; NULL with the tape's error set. */
 ag_tensor *names_model_forward(ag_tape *t, names_model *m, const names_item *const *items, int N);
+
+/* Prediction from one row of names_model_forward's output: out[c] = logp[c] +
+ * prior_shift[c], renormalised so that the exps sum to 1 (out may be logp's copy). */
+void names_model_predict_row(const names_model *m, const ag_float *logp, double *out);
 
 /* Writes the meta text a checkpoint needs to rebuild the model (model, hidden, classes). */
 void names_model_meta(const names_model *m, char *buf, size_t n);

@@ -33,6 +33,7 @@ void names_train_state_init(names_train_state *st, uint64_t seed)
     memset(st, 0, sizeof *st);
     ag_rng_seed(&st->rng, seed ^ 0x5eed);
     ag_rng_seed(&st->drop, seed ^ 0xd209);
+    ag_rng_seed(&st->noise, seed ^ 0x9015e);
     st->epoch_rng = st->rng;
     st->pos = -1; /* no epoch shuffled yet */
 }
@@ -41,9 +42,9 @@ void names_train_state_meta(const names_train_state *st, char *buf, size_t n)
 {
     snprintf(buf, n,
              "state.names_seen=%ld\nstate.steps=%ld\nstate.rng=%llu\nstate.drop=%llu\nstate.epoch_rng=%llu\n"
-             "state.pos=%ld\n",
+             "state.pos=%ld\nstate.noise=%llu\n",
              st->names_seen, st->steps, (unsigned long long)st->rng.state, (unsigned long long)st->drop.state,
-             (unsigned long long)st->epoch_rng.state, st->pos);
+             (unsigned long long)st->epoch_rng.state, st->pos, (unsigned long long)st->noise.state);
 }
 
 static int meta_number(const char *meta, const char *key, int is_unsigned, void *out)
@@ -63,6 +64,10 @@ int names_train_state_parse(names_train_state *st, const char *meta)
         meta_number(meta, "state.rng", 1, &st->rng.state) || meta_number(meta, "state.drop", 1, &st->drop.state) ||
         meta_number(meta, "state.epoch_rng", 1, &st->epoch_rng.state) || meta_number(meta, "state.pos", 0, &st->pos) ||
         st->names_seen < 0 || st->steps < 0)
+        return -1;
+    /* (checkpoints from before --letter-noise have no noise stream: they did not use one) */
+    char v[32];
+    if (nn_meta_get(meta, "state.noise", v, sizeof v) && meta_number(meta, "state.noise", 1, &st->noise.state) != 0)
         return -1;
     return 0;
 }
@@ -347,12 +352,13 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
     int B = o->batch, T = o->threads > 1 ? o->threads : 1;
     names_pool pool = {0};
     const names_item **batch = malloc((size_t)B * sizeof *batch);
+    names_item *noisy = o->letter_noise > 0 ? malloc((size_t)B * sizeof *noisy) : NULL;
     int *targets = malloc((size_t)B * sizeof *targets);
     int *order = malloc((size_t)d->n_train * sizeof *order);
     r->curve_x = malloc(CURVE_POINTS * 2 * sizeof *r->curve_x);
     r->curve_y = malloc(CURVE_POINTS * 2 * sizeof *r->curve_y);
     int rc = 0;
-    if (!batch || !targets || !order || !r->curve_x || !r->curve_y) {
+    if (!batch || !targets || !order || !r->curve_x || !r->curve_y || (o->letter_noise > 0 && !noisy)) {
         snprintf(err, errlen, "out of memory");
         rc = -1;
         goto done;
@@ -398,6 +404,13 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
                 int c = ag_rng_below(&st.rng, d->n_classes);
                 int lo = d->class_start[c], cnt = d->class_start[c + 1] - lo;
                 it = &d->train[d->by_class[lo + ag_rng_below(&st.rng, cnt)]];
+            }
+            if (noisy) { /* a copy with some letters swapped for random ones */
+                noisy[b] = *it;
+                for (int i = 0; i < it->len; i++)
+                    if (ag_rng_uniform(&st.noise) < o->letter_noise)
+                        noisy[b].text[i] = NAMES_LETTERS[ag_rng_below(&st.noise, NAMES_N_LETTERS)];
+                it = &noisy[b];
             }
             batch[b] = it;
             targets[b] = it->label;
@@ -465,6 +478,7 @@ done:
     m->drop_rng = NULL; /* evaluation from here on */
     pool_free(&pool);
     free(batch);
+    free(noisy);
     free(targets);
     free(order);
     if (rc != 0) names_train_result_free(r);
@@ -505,7 +519,8 @@ int names_evaluate(names_model *m, const names_item *items, int n, names_eval *e
             break;
         }
         for (int i = 0; i < k; i++) {
-            const ag_float *row = logp->data + i * C;
+            double row[NAMES_MAX_CLASSES];
+            names_model_predict_row(m, logp->data + i * C, row);
             int best = 0;
             for (int c = 1; c < C; c++)
                 if (row[c] > row[best]) best = c;
@@ -555,16 +570,18 @@ int names_predict(names_model *m, const names_item *item, int k, int *idx, doubl
         return -1;
     }
     int C = m->n_classes;
+    double row[NAMES_MAX_CLASSES];
+    names_model_predict_row(m, logp->data, row);
     if (k > C) k = C;
     for (int i = 0; i < k; i++) { /* selection of the k largest */
         int best = -1;
         for (int c = 0; c < C; c++) {
             int used = 0;
             for (int j = 0; j < i; j++) used |= idx[j] == c;
-            if (!used && (best < 0 || logp->data[c] > logp->data[best])) best = c;
+            if (!used && (best < 0 || row[c] > row[best])) best = c;
         }
         idx[i] = best;
-        lp[i] = logp->data[best];
+        lp[i] = row[best];
     }
     ag_tape_free(tape);
     return k;

@@ -13,6 +13,7 @@ typedef struct {
     long names_seen, steps;
     ag_rng rng;              /* draws names (tutorial sampling) or shuffles (epochs) */
     ag_rng drop;             /* dropout masks */
+    ag_rng noise;            /* letter noise (letter_noise) */
     ag_rng epoch_rng;        /* rng as it was when the current epoch was shuffled */
     long pos;                /* next index into the current epoch's order (epochs) */
 } names_train_state;
@@ -25,6 +26,9 @@ typedef struct {
     int batch;
     int cosine;              /* 1: learning rate follows a cosine from lr down to 0 */
     double dropout;          /* dropout probability (elman, gru, lstm), 0 for none */
+    double letter_noise;     /* each letter of a name trained on is replaced, with this
+                                probability, by one of the 57 drawn uniformly (0: none);
+                                the data set itself is not changed */
     uint64_t seed;
     int threads;             /* > 1: each batch is cut into this many slices, run on as many
                                 threads, gradients summed in a fixed order (a seed and a
