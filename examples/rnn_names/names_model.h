@@ -52,10 +52,11 @@ void names_model_free(names_model *m);
 ag_tensor *names_model_forward(ag_tape *t, names_model *m, const names_item *const *items, int N);
 
 /* Prediction from one row of names_model_forward's output: out[c] = logp[c] +
- * prior_shift[c], renormalised so that the exps sum to 1 (out may be logp's copy). */
+ * prior_shift[c], renormalised so that their exps sum to 1. */
 void names_model_predict_row(const names_model *m, const ag_float *logp, double *out);
 
-/* Writes the meta text a checkpoint needs to rebuild the model (model, hidden, classes). */
+/* Writes the meta text a checkpoint needs to rebuild the model (model, hidden, classes,
+ * and prior_shift when it is not all 0). */
 void names_model_meta(const names_model *m, char *buf, size_t n);
 
 /* Rebuilds a model from a checkpoint's meta text; 0, or -1 with err set. */
