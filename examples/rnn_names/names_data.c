@@ -342,11 +342,9 @@ int names_distinct(names_data *d, double *shift)
     int *slot = malloc(cap * sizeof *slot); /* open addressing: index into train, or -1 */
     if (!slot) return -1;
     memset(slot, 0xff, cap * sizeof *slot);
-    long before[NAMES_MAX_CLASSES] = {0}, after[NAMES_MAX_CLASSES] = {0};
-    int kept = 0;
+    int after[NAMES_MAX_CLASSES] = {0}, kept = 0;
     for (int i = 0; i < d->n_train; i++) {
         const names_item *it = &d->train[i];
-        before[it->label]++;
         size_t h = item_hash(it) & (cap - 1);
         int dup = 0;
         for (; slot[h] >= 0; h = (h + 1) & (cap - 1)) {
@@ -362,15 +360,16 @@ int names_distinct(names_data *d, double *shift)
         after[it->label]++;
     }
     free(slot);
-    int dropped = d->n_train - kept;
+    /* class_start still counts every line of each language: the shares before */
+    for (int c = 0; shift && c < d->n_classes; c++) /* every language keeps >= 1 name */
+        shift[c] = log((double)(d->class_start[c + 1] - d->class_start[c]) / d->n_train) -
+                   log((double)after[c] / kept);
+    int dropped = d->n_train - kept, fill[NAMES_MAX_CLASSES] = {0};
     d->n_train = kept;
-    int fill[NAMES_MAX_CLASSES] = {0};
-    for (int c = 0; c < d->n_classes; c++) d->class_start[c + 1] = d->class_start[c] + (int)after[c];
+    for (int c = 0; c < d->n_classes; c++) d->class_start[c + 1] = d->class_start[c] + after[c];
     for (int i = 0; i < kept; i++) {
         int c = d->train[i].label;
         d->by_class[d->class_start[c] + fill[c]++] = i;
     }
-    for (int c = 0; shift && c < d->n_classes; c++) /* every language keeps >= 1 name */
-        shift[c] = log((double)before[c] / (double)(kept + dropped)) - log((double)after[c] / (double)kept);
     return dropped;
 }
