@@ -60,6 +60,10 @@ void ag__defer(ag_tape *t, ag_node *n);
 /* Arena bytes, 64-byte aligned, released by reset; NULL (and AG_ENOMEM set) on failure. */
 void *ag__arena(ag_tape *t, size_t n);
 
+/* A copy of v[0..n-1] in the arena, for a node to keep (nll_loss's targets,
+ * index_select's indices); NULL (and AG_ENOMEM set) on failure. */
+int *ag__save_ints(ag_tape *t, const int *v, int n);
+
 /* Fails with AG_EARG/AG_ESHAPE if shape is not valid; otherwise an uninitialised tape
  * tensor. `op` names the caller in the message. */
 ag_tensor *ag__new(ag_tape *t, const char *op, int rank, const int *shape);

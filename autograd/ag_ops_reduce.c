@@ -1,6 +1,5 @@
 /* ag_ops_reduce.c -- sum, mean, log_softmax and nll_loss: the ops that reduce a dim. */
 #include <math.h>
-#include <string.h>
 
 #include "ag_internal.h"
 
@@ -160,10 +159,7 @@ ag_tensor *ag_nll_loss(ag_tape *t, ag_tensor *logp, const int *targets, ag_reduc
     int ok;
     ag_node *nd = ag__record(t, AG_OP_NLL_LOSS, out, &logp, 1, &ok);
     if (nd) {
-        int *copy = ag__arena(t, (size_t)N * sizeof *copy);
-        if (!copy) return NULL;
-        memcpy(copy, targets, (size_t)N * sizeof *copy);
-        nd->saved = copy;
+        if (!(nd->saved = ag__save_ints(t, targets, N))) return NULL;
         nd->i0 = red;
     }
     return ok ? out : NULL;

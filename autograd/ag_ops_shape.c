@@ -148,10 +148,8 @@ ag_tensor *ag_index_select(ag_tape *t, ag_tensor *x, int dim, const int *index, 
         }
     int shape[AG_MAX_RANK];
     for (int e = 0; e < x->rank; e++) shape[e] = e == d ? n : x->shape[e];
-    int *saved = ag__arena(t, (size_t)n * sizeof *saved);
-    ag_tensor *out = saved ? ag__new(t, "index_select", x->rank, shape) : NULL;
+    ag_tensor *out = ag__new(t, "index_select", x->rank, shape);
     if (!out) return NULL;
-    memcpy(saved, index, (size_t)n * sizeof *saved);
     int outer, inner;
     ag__split(x, d, &outer, &inner);
     for (int o = 0; o < outer; o++)
@@ -161,9 +159,9 @@ ag_tensor *ag_index_select(ag_tape *t, ag_tensor *x, int dim, const int *index, 
     int ok;
     ag_node *nd = ag__record(t, AG_OP_INDEX_SELECT, out, &x, 1, &ok);
     if (nd) {
+        if (!(nd->saved = ag__save_ints(t, index, n))) return NULL;
         nd->i0 = d;
         nd->i1 = n;
-        nd->saved = saved;
     }
     return ok ? out : NULL;
 }

@@ -214,6 +214,13 @@ void *ag__arena(ag_tape *t, size_t n)
     return p;
 }
 
+int *ag__save_ints(ag_tape *t, const int *v, int n)
+{
+    int *copy = ag__arena(t, (size_t)n * sizeof *copy);
+    if (copy) memcpy(copy, v, (size_t)n * sizeof *copy);
+    return copy;
+}
+
 void *ag_tape_alloc(ag_tape *t, size_t n)
 {
     return ag__arena(t, n);
