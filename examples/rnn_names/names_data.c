@@ -128,6 +128,18 @@ static long add_lines(builder *b, int label, const char *text, size_t len)
     return kept;
 }
 
+/* class_start from each language's count of training names, and by_class from the
+ * labels of d->train[0 .. n_train) */
+static void index_by_class(names_data *d, const int *count)
+{
+    int fill[NAMES_MAX_CLASSES] = {0};
+    for (int c = 0; c < d->n_classes; c++) d->class_start[c + 1] = d->class_start[c] + count[c];
+    for (int i = 0; i < d->n_train; i++) {
+        int c = d->train[i].label;
+        d->by_class[d->class_start[c] + fill[c]++] = i;
+    }
+}
+
 static int finish(names_data *d, builder *b, char *err, size_t errlen)
 {
     int count[NAMES_MAX_CLASSES] = {0};
@@ -141,13 +153,11 @@ static int finish(names_data *d, builder *b, char *err, size_t errlen)
     d->test = malloc((size_t)(d->n_test ? d->n_test : 1) * sizeof *d->test);
     d->by_class = malloc((size_t)(d->n_train ? d->n_train : 1) * sizeof *d->by_class);
     if (!d->train || !d->test || !d->by_class) return fail(err, errlen, "out of memory");
-    for (int c = 0; c < d->n_classes; c++) {
+    for (int c = 0; c < d->n_classes; c++)
         if (count[c] == 0)
             return fail(err, errlen, "%s: no name of this language is left for training (all went to the test split)",
                         d->classes[c]);
-        d->class_start[c + 1] = d->class_start[c] + count[c];
-    }
-    int fill[NAMES_MAX_CLASSES] = {0}, tr = 0, te = 0;
+    int tr = 0, te = 0;
     for (int i = 0; i < b->n; i++) {
         names_item it = b->items[i];
         if (it.label < 0) {
@@ -155,10 +165,10 @@ static int finish(names_data *d, builder *b, char *err, size_t errlen)
             d->n_test_class[it.label]++;
             d->test[te++] = it;
         } else {
-            d->by_class[d->class_start[it.label] + fill[it.label]++] = tr;
             d->train[tr++] = it;
         }
     }
+    index_by_class(d, count);
     return 0;
 }
 
@@ -364,12 +374,8 @@ int names_distinct(names_data *d, double *shift)
     for (int c = 0; shift && c < d->n_classes; c++) /* every language keeps >= 1 name */
         shift[c] = log((double)(d->class_start[c + 1] - d->class_start[c]) / d->n_train) -
                    log((double)after[c] / kept);
-    int dropped = d->n_train - kept, fill[NAMES_MAX_CLASSES] = {0};
+    int dropped = d->n_train - kept;
     d->n_train = kept;
-    for (int c = 0; c < d->n_classes; c++) d->class_start[c + 1] = d->class_start[c] + after[c];
-    for (int i = 0; i < kept; i++) {
-        int c = d->train[i].label;
-        d->by_class[d->class_start[c] + fill[c]++] = i;
-    }
+    index_by_class(d, after);
     return dropped;
 }
