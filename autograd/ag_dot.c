@@ -82,8 +82,9 @@ static void write_node(FILE *f, const entry *e, const ag_dot_options *o, int ind
     fprintf(f, "%*sn%d [shape=%s, style=\"%s\", fillcolor=\"%s\", label=\"", indent, "", e->id, shape[e->k],
             style[e->k], fill[e->k]);
     if (e->k == K_PARAM) put_escaped(f, t->name ? t->name : "parameter");
+    else if (e->k == K_CONST && t->name) put_escaped(f, t->name); /* a named buffer */
     else if (e->k == K_CONST) fputs(t->requires_grad ? "leaf" : "input", f);
-    else fputs(ag__op_names[e->node->op], f);
+    else put_escaped(f, e->node->op->name);
     if (e->k == K_ROOT) fputs(" (loss)", f);
     fprintf(f, "\\n%s", ag_shape_str(t, buf, sizeof buf));
     int bad = 0;
@@ -108,6 +109,11 @@ ag_status ag_dot(ag_tape *t, const ag_tensor *root, FILE *f, const ag_dot_option
     if (!f) {
         ag_tape_fail(t, AG_EARG, "dot: no file to write to");
         return AG_EARG;
+    }
+    if (root && ag__stale(t, root)) {
+        ag_tape_fail(t, AG_ESTATE, "dot: the root is a tape tensor made before the tape's last reset "
+                     "(or on another tape)");
+        return AG_ESTATE;
     }
     /* size the table: every node's output and inputs, plus the root */
     size_t want = 2;
@@ -139,14 +145,14 @@ ag_status ag_dot(ag_tape *t, const ag_tensor *root, FILE *f, const ag_dot_option
             entry *in = lookup(&tb, n->in[i]);
             in->needed = 1;
             if (!n->in[i]->grad_fn) { /* a leaf or a constant: drawn in its last reader's cluster */
-                in->k = n->in[i]->name ? K_PARAM : K_CONST;
+                in->k = n->in[i]->name && n->in[i]->requires_grad ? K_PARAM : K_CONST;
                 if (in->k == K_CONST) in->group = n->group;
             }
         }
     }
     if (root && !root->grad_fn) { /* a graph of one leaf */
         entry *e = lookup(&tb, root);
-        e->k = root->name ? K_PARAM : K_CONST;
+        e->k = root->name && root->requires_grad ? K_PARAM : K_CONST;
         e->needed = 1;
     }
     fprintf(f, "digraph ag {\n  rankdir=LR;\n  newrank=true;\n");

@@ -1,4 +1,9 @@
-/* ag_internal.h -- what the autograd sources share and users do not see. */
+/* ag_internal.h -- what the autograd sources share and users do not see.
+ *
+ * The layering, bottom up: ag_alloc.c (the hook) < ag_arena.c (chunks) < ag_tape.c
+ * (nodes, errors, the reverse pass) < the op files, each of which defines its ops'
+ * descriptors and backward functions and knows nothing of the others. The tape calls
+ * a node's backward through its descriptor and knows no op. */
 #ifndef AG_INTERNAL_H
 #define AG_INTERNAL_H
 
@@ -9,6 +14,26 @@
 void *ag__alloc(size_t n); /* through the hook; NULL on failure */
 void ag__free(void *p);
 
+/* ---- the arena (ag_arena.c) ----
+ * A chain of chunks kept across releases: a step that takes the same sizes in the same
+ * order as the one before walks the same chunks and calls the hook zero times. Built
+ * with AddressSanitizer, released memory is poisoned, so a read through a pointer kept
+ * from before a release is reported. */
+
+typedef struct ag__chunk ag__chunk;
+typedef struct {
+    ag__chunk *first, *cur;
+} ag__arena_t;
+
+void *ag__arena_take(ag__arena_t *a, size_t n); /* 64-byte aligned; NULL when the hook fails */
+void ag__arena_release(ag__arena_t *a);         /* everything taken is given back at once */
+void ag__arena_free(ag__arena_t *a);            /* the chunks themselves go */
+size_t ag__arena_used(const ag__arena_t *a);
+/* 1 when [p, p+n) lies in memory a release has poisoned (AddressSanitizer builds
+ * only; 0 otherwise): lets the stale-tensor check look at a tensor without reading
+ * poisoned memory itself. */
+int ag__arena_released(const void *p, size_t n);
+
 /* ---- shapes (ag_tensor.c) ---- */
 
 /* Number of elements, or -1 when rank is outside 0..AG_MAX_RANK, a dim is < 1, or the
@@ -16,46 +41,26 @@ void ag__free(void *p);
 int ag__shape_size(int rank, const int *shape);
 void ag__set_shape(ag_tensor *x, int rank, const int *shape, int size);
 
-/* ---- ops: an enum with a name table (ag_tape.c checks the count) ---- */
+/* ---- the tape (ag_tape.c) ---- */
 
-typedef enum {
-    AG_OP_ADD, AG_OP_SUB, AG_OP_MUL, AG_OP_DIV,
-    AG_OP_NEG, AG_OP_EXP, AG_OP_LOG, AG_OP_TANH, AG_OP_SIGMOID, AG_OP_RELU, AG_OP_SCALE,
-    AG_OP_SUM, AG_OP_MEAN, AG_OP_SUM_DIM, AG_OP_MEAN_DIM,
-    AG_OP_MATMUL, AG_OP_LINEAR,
-    AG_OP_CAT, AG_OP_LOG_SOFTMAX, AG_OP_NLL_LOSS,
-    AG_OP_SELECT, AG_OP_SLICE, AG_OP_RESHAPE, AG_OP_INDEX_SELECT,
-    AG_OP_COUNT
-} ag_op;
-
-extern const char *const ag__op_names[AG_OP_COUNT];
-
-/* One recorded op. `in` are its inputs in argument order; ints and f hold what its
- * backward needs besides inputs and output (dims, sizes, the scale factor). */
-typedef struct ag_node {
-    ag_op op;
+/* One recorded op: the descriptor of its op, its output, its inputs in argument order,
+ * and the op's own saved struct (ag_op_record's `saved` bytes; NULL when 0). The
+ * inputs and the saved struct sit in the same arena block as the node. */
+struct ag_node {
+    const ag_op *op;
     struct ag_node *prev; /* the node recorded before this one */
     ag_tensor *out;
     ag_tensor **in;
     int n_in;
-    int i0, i1, i2, i3; /* op-specific */
-    int group;          /* ag_tape_group in force when it was recorded; 0 = none */
-    ag_float f;         /* op-specific */
-    void *saved;        /* op-specific arena data (nll targets) */
-    struct ag_node *defer_next; /* in the tape's list of deferred weight gradients */
-} ag_node;
-
-/* ---- the tape (ag_tape.c) ---- */
+    int group; /* ag_tape_group in force when it was recorded; 0 = none */
+    void *saved;
+};
 
 /* The most recent node (the tape is a list linked through ->prev), and the label of
  * group g (1-based; NULL for 0 or out of range). For ag_dot.c. */
 ag_node *ag__last(const ag_tape *t);
 const char *ag__group_label(const ag_tape *t, int g);
 int ag__groups(const ag_tape *t);
-
-/* Weight gradients of linear nodes are deferred to the end of a backward pass, when
- * all of one weight's are done as a single product (ag_tape.c). */
-void ag__defer(ag_tape *t, ag_node *n);
 
 /* Arena bytes, 64-byte aligned, released by reset; NULL (and AG_ENOMEM set) on failure. */
 void *ag__arena(ag_tape *t, size_t n);
@@ -64,42 +69,16 @@ void *ag__arena(ag_tape *t, size_t n);
  * index_select's indices); NULL (and AG_ENOMEM set) on failure. */
 int *ag__save_ints(ag_tape *t, const int *v, int n);
 
-/* Fails with AG_EARG/AG_ESHAPE if shape is not valid; otherwise an uninitialised tape
- * tensor. `op` names the caller in the message. */
-ag_tensor *ag__new(ag_tape *t, const char *op, int rank, const int *shape);
+/* 1 when x is a tape tensor of an earlier generation of t, or of another tape: every
+ * tape tensor carries the stamp its tape had when it was made, and a reset draws a
+ * new one. */
+int ag__stale(const ag_tape *t, const ag_tensor *x);
 
-/* Records a node for `out` when recording is on and some input requires a gradient;
- * sets out->requires_grad and out->grad_fn. Returns the node, or NULL when nothing
- * was recorded (then ok is still 1) or on failure (ok = 0, error set). */
-ag_node *ag__record(ag_tape *t, ag_op op, ag_tensor *out, ag_tensor *const *in, int n_in,
-                    int *ok);
-
-/* Zeroed gradient buffer of x, made on first use (arena for tape tensors). NULL on
- * failure. Only called for tensors that require a gradient. */
-ag_float *ag__grad(ag_tape *t, ag_tensor *x);
-
-/* Common argument checks: each returns 0 and sets the error when they fail.
- * ag__inputs: all n inputs non-NULL (a NULL after an earlier error stays quiet). */
-int ag__inputs(ag_tape *t, const char *op, ag_tensor *const *xs, int n);
 /* Normalises a possibly negative dim against rank; -1 on error (message set). */
 int ag__dim(ag_tape *t, const char *op, const ag_tensor *x, int dim);
 
 /* Split a shape around dim: outer = prod(shape[<dim]), inner = prod(shape[>dim]). */
 void ag__split(const ag_tensor *x, int dim, int *outer, int *inner);
-
-/* ---- backward of each op, beside its forward in the op files ---- */
-
-int ag__backward_binary(ag_tape *t, ag_node *n);  /* ADD SUB MUL DIV */
-int ag__backward_unary(ag_tape *t, ag_node *n);   /* NEG .. SCALE */
-int ag__backward_reduce(ag_tape *t, ag_node *n);  /* SUM MEAN SUM_DIM MEAN_DIM */
-int ag__backward_matmul(ag_tape *t, ag_node *n);
-int ag__backward_linear(ag_tape *t, ag_node *n);
-int ag__backward_cat(ag_tape *t, ag_node *n);
-int ag__backward_log_softmax(ag_tape *t, ag_node *n);
-int ag__backward_nll_loss(ag_tape *t, ag_node *n);
-int ag__backward_narrow(ag_tape *t, ag_node *n);  /* SELECT SLICE */
-int ag__backward_reshape(ag_tape *t, ag_node *n);
-int ag__backward_index_select(ag_tape *t, ag_node *n);
 
 /* ---- matrix kernels (ag_kernels.c); all accumulate into C ---- */
 
@@ -114,5 +93,7 @@ void ag__gemm_tn(int N, int M, int K, const ag_float *A, const ag_float *B, ag_f
 void ag__vexp(int n, const ag_float *x, ag_float *z);
 void ag__vtanh(int n, const ag_float *x, ag_float *z);
 void ag__vsigmoid(int n, const ag_float *x, ag_float *z);
+/* the name of the kernels in use: "aarch64 NEON", "x86-64-v4 (AVX-512)", ... (ag_kernels.c) */
+const char *ag__kernel_path(void);
 
 #endif

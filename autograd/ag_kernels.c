@@ -10,8 +10,10 @@
  * in a fixed pairwise tree. nn and tn sum over k in ascending order.
  *
  * With GCC or Clang and float elements the kernels use the compilers' vector types
- * (16 floats) and tiles that keep their accumulators in registers; elsewhere, and in
- * the double build, plain loops that compute the same sums in the same order. */
+ * and tiles that keep their accumulators in registers: vectors of 16 floats on x86-64,
+ * of 4 (one NEON register) on ARM64, where an nt accumulator of 16 lanes is held in 4
+ * registers. Elsewhere, and in the double build, plain loops that compute the same
+ * sums in the same order. ag__kernel_path() names the path this build runs. */
 #include <math.h>
 #include <string.h>
 
@@ -19,7 +21,9 @@
 
 /* On x86-64 with GCC each kernel is compiled three times, for AVX-512 (x86-64-v4),
  * AVX2 (x86-64-v3) and the baseline, and the loader picks the best the processor has.
- * (Clang 14 does not resolve clones called from another file: it gets the baseline.) */
+ * (Clang 14 does not resolve clones called from another file: it gets the baseline.)
+ * On ARM64 the choice is made at build time: every ARMv8-A processor has NEON
+ * (Advanced SIMD), so the NEON kernels are the baseline there, with GCC and Clang. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(AG_NO_CLONES)
 #define AG_KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
@@ -41,18 +45,143 @@ enum { LANES = 16 };
  * note GCC gives for the baseline clone does not apply. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 
-typedef float v16 __attribute__((vector_size(64)));
+/* vf: the vector of the element-wise code (nn and tn, exp, tanh, sigmoid), VL floats.
+ * 16 on x86-64: one AVX-512 register, two AVX2 ones. 4 on ARM64, one NEON register:
+ * GCC 12 keeps a wider vector there in memory, not in registers, and goes element by
+ * element through its shuffles and comparisons. */
+#if defined(__aarch64__)
+#define AG_KERNEL_PATH "aarch64 NEON"
+enum { VL = 4 };
+#else
+enum { VL = 16 };
+#endif
+typedef float vf __attribute__((vector_size(VL * sizeof(float))));
+typedef int vi __attribute__((vector_size(VL * sizeof(int))));
+typedef unsigned vu __attribute__((vector_size(VL * sizeof(unsigned))));
 
-AG_INLINE v16 load16(const float *p)
+AG_INLINE vf loadv(const float *p)
 {
-    v16 v;
+    vf v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-AG_INLINE void store16(float *p, const v16 *v)
+AG_INLINE void storev(float *p, const vf *v)
 {
     memcpy(p, v, sizeof *v);
+}
+
+/* a vector cast keeps the bits: float lanes as ints and back */
+#define BITS(v) ((vi)(v))
+#define FLOATS(i) ((vf)(i))
+
+/* The tail (k >= K0) of row p, zero-padded to 16 */
+AG_INLINE void pack_tail(float *t, const float *p, int K0, int K)
+{
+    memset(t, 0, LANES * sizeof(float));
+    memcpy(t, p + K0, (size_t)(K - K0) * sizeof(float));
+}
+
+#if defined(__aarch64__)
+
+/* ---- nt on ARM64: the same sums, 4 registers per accumulator ------------------------
+ * Lanes 0-3, 4-7, 8-11 and 12-15 of a 16-lane accumulator are 4 NEON registers, so the
+ * products and the pairwise tree are those of the x86-64 code, with one FMA per lane
+ * as there. Four dot products at a time (one row of A, four of B) take 16 of the 32
+ * registers. The tail of a row of B is read from where it starts, 16 floats on into
+ * the next row, and the lanes past K are masked to zero; a zero-padded copy serves
+ * the last rows, whose 16 floats would run past the end of B. */
+
+/* 16 floats from p as 4 registers, the lanes where keep is zero set to +0 */
+AG_INLINE void load16_masked(vf *x, const float *p, const vi *keep)
+{
+    for (int g = 0; g < 4; g++) x[g] = FLOATS(BITS(loadv(p + 4 * g)) & keep[g]);
+}
+
+/* s[q]: 4 accumulators of 16 lanes -> lane q is reduce16(s[q]), in its order: w = 8
+ * and 4 add whole registers, w = 2 and 1 pair lanes of four accumulators at once */
+AG_INLINE vf reduce4x16(const vf (*s)[4])
+{
+    vf b[4];
+    for (int q = 0; q < 4; q++) b[q] = (s[q][0] + s[q][2]) + (s[q][1] + s[q][3]);
+    vf c01 = __builtin_shufflevector(b[0], b[1], 0, 1, 4, 5) + __builtin_shufflevector(b[0], b[1], 2, 3, 6, 7);
+    vf c23 = __builtin_shufflevector(b[2], b[3], 0, 1, 4, 5) + __builtin_shufflevector(b[2], b[3], 2, 3, 6, 7);
+    return __builtin_shufflevector(c01, c23, 0, 2, 4, 6) + __builtin_shufflevector(c01, c23, 1, 3, 5, 7);
+}
+
+/* Row a of A with rows b[0..3] of B. at: a's tail, zero-padded; bt[q]: where b[q]'s
+ * tail starts, loaded with the mask keep (lanes below K % 16). */
+AG_INLINE vf nt_dots4(int K, const float *a, const float *at, const float *const *b, const float *const *bt,
+                      const vi *keep)
+{
+    int K0 = K - K % LANES;
+    vf s[4][4], x[4], y[4];
+    for (int q = 0; q < 4; q++)
+        for (int g = 0; g < 4; g++) s[q][g] = (vf){0};
+    for (int k = 0; k < K0; k += LANES) {
+        for (int g = 0; g < 4; g++) x[g] = loadv(a + k + 4 * g);
+        for (int q = 0; q < 4; q++)
+            for (int g = 0; g < 4; g++) s[q][g] += x[g] * loadv(b[q] + k + 4 * g);
+    }
+    if (K0 < K) {
+        for (int g = 0; g < 4; g++) x[g] = loadv(at + 4 * g);
+        for (int q = 0; q < 4; q++) {
+            load16_masked(y, bt[q], keep);
+            for (int g = 0; g < 4; g++) s[q][g] += x[g] * y[g];
+        }
+    }
+    return reduce4x16(s);
+}
+
+AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C)
+{
+    int K0 = K - K % LANES;
+    float at[LANES], bt[4][LANES];
+    vi lane = {0, 1, 2, 3}, keep[4];
+    for (int g = 0; g < 4; g++) keep[g] = lane + 4 * g < K - K0; /* all ones below the tail's length */
+    for (int i = 0; i < N; i++) {
+        const float *a = A + (size_t)i * K;
+        if (K0 < K) pack_tail(at, a, K0, K);
+        for (int j = 0; j < M; j += 4) {
+            int nb = M - j < 4 ? M - j : 4; /* rows past nb repeat the last */
+            const float *b[4], *tb[4];
+            for (int q = 0; q < 4; q++) {
+                size_t row = (size_t)j + (q < nb ? q : nb - 1);
+                b[q] = B + row * K;
+                tb[q] = b[q] + K0;
+                if (K0 < K && row * K + K0 + LANES > (size_t)M * K) {
+                    pack_tail(bt[q], b[q], K0, K);
+                    tb[q] = bt[q];
+                }
+            }
+            vf sum = nt_dots4(K, a, at, b, tb, keep);
+            float *c = C + (size_t)i * M + j;
+            if (nb == 4) {
+                vf old = loadv(c);
+                old += sum;
+                storev(c, &old);
+            } else {
+                float t[4];
+                storev(t, &sum);
+                for (int q = 0; q < nb; q++) c[q] += t[q];
+            }
+        }
+    }
+}
+
+#else /* x86-64 and the rest: 16 lanes in one vector */
+
+typedef vf v16;
+typedef vi vi16;
+
+AG_INLINE v16 load16(const float *p)
+{
+    return loadv(p);
+}
+
+AG_INLINE void store16(float *p, const v16 *v)
+{
+    storev(p, v);
 }
 
 typedef float v4 __attribute__((vector_size(16)));
@@ -89,13 +218,6 @@ AG_INLINE v16 reduce16x16(v16 *s)
                __builtin_shufflevector(b[2 * i], b[2 * i + 1], HALF_HI2);
     return __builtin_shufflevector(c[0], c[1], HALF_LO1) + __builtin_shufflevector(c[0], c[1], HALF_HI1);
 }
-
-typedef int vi16 __attribute__((vector_size(64)));
-typedef unsigned vu16 __attribute__((vector_size(64)));
-
-/* a vector cast keeps the bits: float lanes as ints and back */
-#define BITS(v) ((vi16)(v))
-#define FLOATS(i) ((v16)(i))
 
 /* The tail of a row of K >= 16 values, row[K0 .. K) with K0 = K - K % 16, in lanes
  * 0 .. K-K0-1 and zeros above: as a zero-padded copy would give, but from one load of
@@ -145,13 +267,6 @@ AG_INLINE void nt_dots(int RA, int RB, int K, const float *const *a, const float
 }
 
 enum { NT_CHUNK = 128 }; /* rows of B whose tails are packed at a time (8 KB) */
-
-/* The tail (k >= K0) of row p, zero-padded to 16 */
-AG_INLINE void pack_tail(float *t, const float *p, int K0, int K)
-{
-    memset(t, 0, LANES * sizeof(float));
-    memcpy(t, p + K0, (size_t)(K - K0) * sizeof(float));
-}
 
 AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C)
 {
@@ -214,52 +329,55 @@ AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_floa
     }
 }
 
+#endif /* nt */
+
 /* ---- nn and tn: rows of B scaled and added ----------------------------------------
- * C[r][j .. j+16V) += sum_k a(r, k) B[k][j .. j+16V) for r < R, with a(r, k) =
+ * C[r][j .. j+VL*V) += sum_k a(r, k) B[k][j .. j+VL*V) for r < R, with a(r, k) =
  * A[r * sa + k * sk]: nn has sa = K, sk = 1 and tn sa = 1, sk = N. R and V are
- * constants at each call, so the R x V accumulators stay in registers. keep < 16 stores
- * only the last `keep` lanes of the (single) vector: the block then overlaps columns
- * already done, and its first lanes are computed and dropped. */
+ * constants at each call, so the R x V accumulators stay in registers (16 of the 32
+ * on AVX-512 and on NEON). keep < VL stores only the last `keep` lanes of the (single)
+ * vector: the block then overlaps columns already done, and its first lanes are
+ * computed and dropped. */
 AG_INLINE void axpy_block(int R, int V, int keep, int K, const float *A, size_t sa, size_t sk, const float *B, int ldb,
                           float *C, int ldc)
 {
-    v16 c[4][4];
+    vf c[4][4];
     for (int r = 0; r < R; r++)
-        for (int v = 0; v < V; v++) c[r][v] = load16(C + (size_t)r * ldc + v * LANES);
+        for (int v = 0; v < V; v++) c[r][v] = loadv(C + (size_t)r * ldc + v * VL);
     for (int k = 0; k < K; k++) {
         const float *brow = B + (size_t)k * ldb;
-        v16 b[4];
-        for (int v = 0; v < V; v++) b[v] = load16(brow + v * LANES);
+        vf b[4];
+        for (int v = 0; v < V; v++) b[v] = loadv(brow + v * VL);
         for (int r = 0; r < R; r++) {
             float x = A[r * sa + k * sk];
             for (int v = 0; v < V; v++) c[r][v] += x * b[v];
         }
     }
     for (int r = 0; r < R; r++) {
-        if (keep == LANES)
-            for (int v = 0; v < V; v++) store16(C + (size_t)r * ldc + v * LANES, &c[r][v]);
+        if (keep == VL)
+            for (int v = 0; v < V; v++) storev(C + (size_t)r * ldc + v * VL, &c[r][v]);
         else {
-            float t[LANES];
-            store16(t, &c[r][0]);
-            memcpy(C + (size_t)r * ldc + LANES - keep, t + LANES - keep, (size_t)keep * sizeof(float));
+            float t[VL];
+            storev(t, &c[r][0]);
+            memcpy(C + (size_t)r * ldc + VL - keep, t + VL - keep, (size_t)keep * sizeof(float));
         }
     }
 }
 
-/* One band of R rows (R = 4 or 1) across all M >= 16 columns. */
+/* One band of R rows (R = 4 or 1) across all M >= VL columns. */
 AG_INLINE void axpy_band(int R, int M, int K, const float *A, size_t sa, size_t sk, const float *B, float *C)
 {
-    int M16 = M - M % LANES, j = 0;
-    for (; j + 4 * LANES <= M16; j += 4 * LANES) axpy_block(R, 4, LANES, K, A, sa, sk, B + j, M, C + j, M);
-    switch ((M16 - j) / LANES) {
-    case 3: axpy_block(R, 3, LANES, K, A, sa, sk, B + j, M, C + j, M); break;
-    case 2: axpy_block(R, 2, LANES, K, A, sa, sk, B + j, M, C + j, M); break;
-    case 1: axpy_block(R, 1, LANES, K, A, sa, sk, B + j, M, C + j, M); break;
+    int MV = M - M % VL, j = 0; /* MV: the columns in whole vectors */
+    for (; j + 4 * VL <= MV; j += 4 * VL) axpy_block(R, 4, VL, K, A, sa, sk, B + j, M, C + j, M);
+    switch ((MV - j) / VL) {
+    case 3: axpy_block(R, 3, VL, K, A, sa, sk, B + j, M, C + j, M); break;
+    case 2: axpy_block(R, 2, VL, K, A, sa, sk, B + j, M, C + j, M); break;
+    case 1: axpy_block(R, 1, VL, K, A, sa, sk, B + j, M, C + j, M); break;
     }
-    if (M16 < M) axpy_block(R, 1, M - M16, K, A, sa, sk, B + M - LANES, M, C + M - LANES, M);
+    if (MV < M) axpy_block(R, 1, M - MV, K, A, sa, sk, B + M - VL, M, C + M - VL, M);
 }
 
-/* ---- exp, tanh, sigmoid on 16 lanes ----------------------------------------------
+/* ---- exp, tanh, sigmoid on VL lanes ----------------------------------------------
  * exp: x = n ln2 + r with n = round(x / ln2) and |r| <= ln2 / 2 (ln2 in two parts, so
  * r is exact), e^r = 1 + r + r^2 P(r) with P of degree 5 (the minimax fit used by
  * Cephes' expf), and 2^n applied as two powers of two so results down in the
@@ -270,83 +388,83 @@ AG_INLINE void axpy_band(int R, int M, int K, const float *A, size_t sa, size_t 
 /* lanes of a where m is all ones, b where it is zero */
 #define BLEND(m, a, b) FLOATS(((m) & BITS(a)) | (~(m) & BITS(b)))
 
-AG_INLINE v16 splat(float f)
+AG_INLINE vf splat(float f)
 {
-    return (v16){0} + f;
+    return (vf){0} + f;
 }
 
-AG_INLINE v16 exp16(const v16 *xp)
+AG_INLINE vf expv(const vf *xp)
 {
-    v16 x = *xp;
-    const v16 shifter = splat(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
+    vf x = *xp;
+    const vf shifter = splat(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
     x = BLEND(x > splat(89.0f), splat(89.0f), x); /* beyond: inf or 0 anyway; NaN passes */
     x = BLEND(x < splat(-104.0f), splat(-104.0f), x);
-    v16 t = x * splat(1.44269504088896341f) + shifter;
-    v16 nf = t - shifter;
-    vi16 n = BITS(t) - BITS(shifter);
-    v16 r = x - nf * splat(0.693359375f);
+    vf t = x * splat(1.44269504088896341f) + shifter;
+    vf nf = t - shifter;
+    vi n = BITS(t) - BITS(shifter);
+    vf r = x - nf * splat(0.693359375f);
     r = r - nf * splat(-2.12194440e-4f);
-    v16 p = splat(1.9875691500e-4f);
+    vf p = splat(1.9875691500e-4f);
     p = p * r + splat(1.3981999507e-3f);
     p = p * r + splat(8.3334519073e-3f);
     p = p * r + splat(4.1665795894e-2f);
     p = p * r + splat(1.6666665459e-1f);
     p = p * r + splat(5.0000001201e-1f);
-    v16 e = p * (r * r) + r + splat(1.0f);
-    vi16 n1 = n >> 1, n2 = n - n1;
-    v16 s1 = FLOATS((vi16)(((vu16)(n1 + 127)) << 23)), s2 = FLOATS((vi16)(((vu16)(n2 + 127)) << 23));
+    vf e = p * (r * r) + r + splat(1.0f);
+    vi n1 = n >> 1, n2 = n - n1;
+    vf s1 = FLOATS((vi)(((vu)(n1 + 127)) << 23)), s2 = FLOATS((vi)(((vu)(n2 + 127)) << 23));
     return e * s1 * s2;
 }
 
-AG_INLINE v16 tanh16(const v16 *xp)
+AG_INLINE vf tanhv(const vf *xp)
 {
-    v16 x = *xp;
-    vi16 sign = BITS(x) & ((vi16){0} + (-0x7fffffff - 1));
-    v16 a = FLOATS(BITS(x) & ~sign);
-    v16 z = a * a;
-    v16 p = splat(-5.70498872745e-3f);
+    vf x = *xp;
+    vi sign = BITS(x) & ((vi){0} + (-0x7fffffff - 1));
+    vf a = FLOATS(BITS(x) & ~sign);
+    vf z = a * a;
+    vf p = splat(-5.70498872745e-3f);
     p = p * z + splat(2.06390887954e-2f);
     p = p * z + splat(-5.37397155531e-2f);
     p = p * z + splat(1.33314422036e-1f);
     p = p * z + splat(-3.33332819422e-1f);
-    v16 small = p * z * a + a;
-    v16 a2 = a + a;
-    v16 big = splat(1.0f) - splat(2.0f) / (exp16(&a2) + splat(1.0f));
+    vf small = p * z * a + a;
+    vf a2 = a + a;
+    vf big = splat(1.0f) - splat(2.0f) / (expv(&a2) + splat(1.0f));
     return FLOATS(BITS(BLEND(a < splat(0.625f), small, big)) | sign);
 }
 
-AG_INLINE v16 sigmoid16(const v16 *xp)
+AG_INLINE vf sigmoidv(const vf *xp)
 {
-    v16 x = *xp;
-    v16 na = -FLOATS(BITS(x) & ((vi16){0} + 0x7fffffff)); /* -|x|: e^-|x| never overflows */
-    v16 e = exp16(&na);
-    v16 d = splat(1.0f) + e;
+    vf x = *xp;
+    vf na = -FLOATS(BITS(x) & ((vi){0} + 0x7fffffff)); /* -|x|: e^-|x| never overflows */
+    vf e = expv(&na);
+    vf d = splat(1.0f) + e;
     return BLEND(x >= splat(0.0f), splat(1.0f) / d, e / d);
 }
 
-/* z[i] = f(x[i]) for the 16-lane f, the last short block through a padded copy */
-#define AG_VMAP(NAME, F)                                                                      \
-    AG_KERNEL void NAME(int n, const ag_float *x, ag_float *z)                                \
-    {                                                                                         \
-        int i = 0;                                                                            \
-        for (; i + LANES <= n; i += LANES) {                                                  \
-            v16 v = load16(x + i);                                                            \
-            v = F(&v);                                                                        \
-            store16(z + i, &v);                                                               \
-        }                                                                                     \
-        if (i < n) {                                                                          \
-            float t[LANES] = {0};                                                             \
-            memcpy(t, x + i, (size_t)(n - i) * sizeof(float));                                \
-            v16 v = load16(t);                                                                \
-            v = F(&v);                                                                        \
-            store16(t, &v);                                                                   \
-            memcpy(z + i, t, (size_t)(n - i) * sizeof(float));                                \
-        }                                                                                     \
+/* z[i] = f(x[i]) for the VL-lane f, the last short block through a padded copy */
+#define AG_VMAP(NAME, F)                                                                  \
+    AG_KERNEL void NAME(int n, const ag_float *x, ag_float *z)                            \
+    {                                                                                     \
+        int i = 0;                                                                        \
+        for (; i + VL <= n; i += VL) {                                                    \
+            vf v = loadv(x + i);                                                          \
+            v = F(&v);                                                                    \
+            storev(z + i, &v);                                                            \
+        }                                                                                 \
+        if (i < n) {                                                                      \
+            float t[VL] = {0};                                                            \
+            memcpy(t, x + i, (size_t)(n - i) * sizeof(float));                            \
+            vf v = loadv(t);                                                              \
+            v = F(&v);                                                                    \
+            storev(t, &v);                                                                \
+            memcpy(z + i, t, (size_t)(n - i) * sizeof(float));                            \
+        }                                                                                 \
     }
 
-AG_VMAP(ag__vexp, exp16)
-AG_VMAP(ag__vtanh, tanh16)
-AG_VMAP(ag__vsigmoid, sigmoid16)
+AG_VMAP(ag__vexp, expv)
+AG_VMAP(ag__vtanh, tanhv)
+AG_VMAP(ag__vsigmoid, sigmoidv)
 
 #define AXPY_VECTOR 1
 
@@ -400,7 +518,7 @@ AG_INLINE void axpy_gemm(int N, int M, int K, const ag_float *A, size_t sa, size
                          ag_float *C)
 {
 #ifdef AXPY_VECTOR
-    if (K > 2 && M >= LANES) {
+    if (K > 2 && M >= VL) {
         int N4 = N - N % 4;
         for (int i = 0; i < N4; i += 4) axpy_band(4, M, K, A + (size_t)i * sa, sa, sk, B, C + (size_t)i * M);
         for (int i = N4; i < N; i++) axpy_band(1, M, K, A + (size_t)i * sa, sa, sk, B, C + (size_t)i * M);
@@ -428,4 +546,23 @@ AG_KERNEL void ag__gemm_nn(int N, int M, int K, const ag_float *A, const ag_floa
 AG_KERNEL void ag__gemm_tn(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C)
 {
     axpy_gemm(N, M, K, A, 1, (size_t)N, B, C);
+}
+
+/* The kernels this build runs on this processor, by name: the x86-64 level is the
+ * clone the loader picks (the first level the processor has, as target_clones'
+ * resolver checks them); elsewhere the choice was made at build time. */
+const char *ag__kernel_path(void)
+{
+#if defined(AG_DOUBLE) || !defined(__GNUC__)
+    return "plain C";
+#elif defined(AG_KERNEL_PATH)
+    return AG_KERNEL_PATH;
+#elif defined(__x86_64__) && !defined(__clang__) && !defined(AG_NO_CLONES)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("x86-64-v4")) return "x86-64-v4 (AVX-512)";
+    if (__builtin_cpu_supports("x86-64-v3")) return "x86-64-v3 (AVX2)";
+    return "x86-64 baseline";
+#else
+    return "16-lane vectors, baseline";
+#endif
 }

@@ -1,30 +1,18 @@
-/* ag_tape.c -- the tape: an arena that owns every intermediate, the list of recorded
- * nodes, the sticky error, and the reverse pass. */
-#include <assert.h>
+/* ag_tape.c -- the tape: the list of recorded nodes, the sticky error, stale-tensor
+ * checks and the reverse pass. It knows no op: each node carries its op's descriptor,
+ * and the reverse pass calls the backward found there. */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "ag_internal.h"
 
-const char *const ag__op_names[AG_OP_COUNT] = {
-    "add", "sub", "mul", "div",
-    "neg", "exp", "log", "tanh", "sigmoid", "relu", "scale",
-    "sum", "mean", "sum_dim", "mean_dim",
-    "matmul", "linear",
-    "cat", "log_softmax", "nll_loss",
-    "select", "slice", "reshape", "index_select",
-};
-static_assert(sizeof ag__op_names / sizeof ag__op_names[0] == AG_OP_COUNT, "op name table");
-
-/* Arena: a chain of chunks kept across resets. A step that allocates the same sizes in
- * the same order as the one before walks the same chunks and calls the hook zero times. */
-typedef struct chunk {
-    struct chunk *next;
-    size_t cap, used;
-    unsigned char *mem; /* 64-byte aligned start inside this allocation */
-} chunk;
-
-enum { CHUNK_MIN = 1 << 20, ALIGN = 64 };
+/* An ag_backward_at_end registration: fn runs once, after the walk, with its slot. */
+typedef struct at_end {
+    struct at_end *next;
+    ag_end_fn fn;
+    void *slot;
+} at_end;
 
 typedef struct group {
     struct group *prev;
@@ -32,16 +20,28 @@ typedef struct group {
 } group;
 
 struct ag_tape {
-    chunk *first, *cur;
-    ag_node *last; /* most recent node; nodes link backwards */
+    ag__arena_t arena;
+    uint64_t stamp; /* this generation's; tape tensors made now carry it */
+    ag_node *last;  /* most recent node; nodes link backwards */
     int n_nodes;
-    group *groups;   /* most recent first, in the arena */
+    group *groups; /* most recent first, in the arena */
     int n_groups, cur_group;
     int grad_enabled;
-    ag_node *deferred; /* linear nodes whose weight gradient is still to add (backward) */
+    int in_backward;
+    at_end *ends; /* registrations of the running backward pass, in order */
     ag_status status;
     char err[512];
 };
+
+/* Stamps are drawn from one process-wide counter, so a tensor of another tape, or of
+ * this tape before its last reset, never carries the current stamp. 0 is never
+ * drawn: it marks caller-owned tensors (parameters, buffers). */
+static _Atomic uint64_t next_stamp = 1;
+
+static uint64_t draw_stamp(void)
+{
+    return atomic_fetch_add(&next_stamp, 1);
+}
 
 ag_tape *ag_tape_new(void)
 {
@@ -49,28 +49,27 @@ ag_tape *ag_tape_new(void)
     if (!t) return NULL;
     memset(t, 0, sizeof *t);
     t->grad_enabled = 1;
+    t->stamp = draw_stamp();
     return t;
 }
 
 void ag_tape_free(ag_tape *t)
 {
     if (!t) return;
-    for (chunk *c = t->first, *next; c; c = next) {
-        next = c->next;
-        ag__free(c);
-    }
+    ag__arena_free(&t->arena);
     ag__free(t);
 }
 
 void ag_tape_reset(ag_tape *t)
 {
-    for (chunk *c = t->first; c; c = c->next) c->used = 0;
-    t->cur = t->first;
+    ag__arena_release(&t->arena);
+    t->stamp = draw_stamp();
     t->last = NULL;
     t->n_nodes = 0;
     t->groups = NULL;
     t->n_groups = t->cur_group = 0;
-    t->deferred = NULL;
+    t->ends = NULL;
+    t->in_backward = 0;
     t->status = AG_OK;
     t->err[0] = 0;
 }
@@ -106,6 +105,11 @@ const char *ag_status_name(ag_status s)
     return "unknown status";
 }
 
+const char *ag_version(void)
+{
+    return AG_VERSION_STRING;
+}
+
 void *ag_tape_fail(ag_tape *t, ag_status s, const char *fmt, ...)
 {
     if (t->status != AG_OK) return NULL; /* the first error is the one to read */
@@ -116,6 +120,8 @@ void *ag_tape_fail(ag_tape *t, ag_status s, const char *fmt, ...)
     va_end(ap);
     return NULL;
 }
+
+/* ---- groups (clusters in ag_dot) ---- */
 
 void ag_tape_group(ag_tape *t, const char *label)
 {
@@ -159,58 +165,15 @@ int ag_tape_nodes(const ag_tape *t)
 
 size_t ag_tape_bytes(const ag_tape *t)
 {
-    size_t n = 0;
-    for (chunk *c = t->first; c; c = c->next) {
-        n += c->used;
-        if (c == t->cur) break;
-    }
-    return n;
+    return ag__arena_used(&t->arena);
 }
 
-static chunk *chunk_new(size_t cap)
-{
-    unsigned char *raw = ag__alloc(sizeof(chunk) + ALIGN + cap);
-    if (!raw) return NULL;
-    chunk *c = (chunk *)raw;
-    uintptr_t start = ((uintptr_t)(raw + sizeof(chunk)) + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
-    c->mem = (unsigned char *)start;
-    c->next = NULL;
-    c->cap = cap;
-    c->used = 0;
-    return c;
-}
+/* ---- memory ---- */
 
 void *ag__arena(ag_tape *t, size_t n)
 {
-    n = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-    if (n == 0) n = ALIGN;
-    chunk *c = t->cur;
-    /* Walk forward to the first chunk with room; chunks after cur are empty. */
-    while (c && c->cap - c->used < n) {
-        if (!c->next) break;
-        c = c->next;
-    }
-    if (!c || c->cap - c->used < n) {
-        size_t total = 0;
-        for (chunk *k = t->first; k; k = k->next) total += k->cap;
-        size_t cap = total > CHUNK_MIN ? total : CHUNK_MIN; /* doubles the arena */
-        if (cap < n) cap = n;
-        chunk *fresh = chunk_new(cap);
-        if (!fresh) {
-            return ag_tape_fail(t, AG_ENOMEM, "out of memory: the tape needed %zu more bytes", n);
-        }
-        if (!t->first) {
-            t->first = fresh;
-        } else {
-            chunk *tail = t->first;
-            while (tail->next) tail = tail->next;
-            tail->next = fresh;
-        }
-        c = fresh;
-    }
-    t->cur = c;
-    void *p = c->mem + c->used;
-    c->used += n;
+    void *p = ag__arena_take(&t->arena, n);
+    if (!p) return ag_tape_fail(t, AG_ENOMEM, "out of memory: the tape needed %zu more bytes", n);
     return p;
 }
 
@@ -226,41 +189,92 @@ void *ag_tape_alloc(ag_tape *t, size_t n)
     return ag__arena(t, n);
 }
 
-ag_tensor *ag__new(ag_tape *t, const char *op, int rank, const int *shape)
+/* ---- what every op does: check inputs, make the output, record a node ---- */
+
+static const char *op_name(const ag_op *op)
+{
+    return op && op->name ? op->name : "op";
+}
+
+/* A tape tensor whose stamp is not the tape's current one was made before the last
+ * reset (its memory now belongs to newer tensors) or on another tape. Released memory
+ * keeps its old bytes until reused, so the old stamp is still there when the tensor
+ * is passed back early in the next step (the usual mistake); in an ASan build that
+ * memory is poisoned, which says the same without reading it. A stale pointer whose
+ * memory a newer tensor of the same tape already occupies cannot be told from that
+ * tensor. */
+int ag__stale(const ag_tape *t, const ag_tensor *x)
+{
+    if (ag__arena_released(x, sizeof *x)) return 1;
+    return x->stamp != 0 && x->stamp != t->stamp;
+}
+
+static void *fail_stale(ag_tape *t, const char *op, int i)
+{
+    return ag_tape_fail(t, AG_ESTATE,
+                        "%s: input %d is a tape tensor made before the tape's last reset (or on another tape); "
+                        "to carry values across resets, copy them into a caller-owned tensor with ag_detach_into",
+                        op, i);
+}
+
+int ag_op_inputs(ag_tape *t, const ag_op *op, ag_tensor *const *xs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (!xs[i]) {
+            if (t->status == AG_OK) ag_tape_fail(t, AG_EARG, "%s: input %d is NULL", op_name(op), i);
+            return 0;
+        }
+        if (ag__stale(t, xs[i])) {
+            fail_stale(t, op_name(op), i);
+            return 0;
+        }
+    }
+    return t->status == AG_OK;
+}
+
+ag_tensor *ag_op_output(ag_tape *t, const ag_op *op, int rank, const int *shape)
 {
     int size = ag__shape_size(rank, shape);
     if (size < 0) {
         if (rank < 0 || rank > AG_MAX_RANK)
-            return ag_tape_fail(t, AG_EARG, "%s: rank %d is outside 0..%d", op, rank, AG_MAX_RANK);
-        return ag_tape_fail(t, AG_EARG, "%s: shape has a dim < 1 or more than 2^31 elements", op);
+            return ag_tape_fail(t, AG_EARG, "%s: rank %d is outside 0..%d", op_name(op), rank, AG_MAX_RANK);
+        return ag_tape_fail(t, AG_EARG, "%s: shape has a dim < 1 or more than 2^31 elements", op_name(op));
     }
     ag_tensor *x = ag__arena(t, sizeof *x);
     if (!x) return NULL;
     memset(x, 0, sizeof *x);
     ag__set_shape(x, rank, shape, size);
+    x->stamp = t->stamp;
     x->data = ag__arena(t, (size_t)size * sizeof(ag_float));
     return x->data ? x : NULL;
 }
 
-ag_node *ag__record(ag_tape *t, ag_op op, ag_tensor *out, ag_tensor *const *in, int n_in, int *ok)
+ag_node *ag_op_record(ag_tape *t, const ag_op *op, ag_tensor *out, ag_tensor *const *in, int n_in,
+                      size_t saved)
 {
-    *ok = 1;
-    if (!t->grad_enabled) return NULL;
+    if (t->status != AG_OK) return NULL;
+    if (!op || !op->name || !op->backward || !out || n_in < 0 || (n_in > 0 && !in))
+        return ag_tape_fail(t, AG_EARG, "%s: ag_op_record needs a descriptor with a name and a backward, "
+                            "an output and the inputs", op_name(op));
+    if (out->stamp != t->stamp)
+        return ag_tape_fail(t, AG_EARG, "%s: the output to record must be made on this tape (ag_op_output)",
+                            op->name);
+    if (!ag_op_inputs(t, op, in, n_in) || !t->grad_enabled) return NULL;
     int any = 0;
-    for (int i = 0; i < n_in; i++) any |= in[i] && in[i]->requires_grad;
+    for (int i = 0; i < n_in; i++) any |= in[i]->requires_grad;
     if (!any) return NULL;
-    ag_node *n = ag__arena(t, sizeof *n);
-    ag_tensor **ins = n ? ag__arena(t, (size_t)n_in * sizeof *ins) : NULL;
-    if (!ins) {
-        *ok = 0;
-        return NULL;
-    }
-    memset(n, 0, sizeof *n);
-    memcpy(ins, in, (size_t)n_in * sizeof *ins);
+    /* one block: the node, its input pointers, the op's saved struct */
+    size_t head = (sizeof(ag_node) + (size_t)n_in * sizeof(ag_tensor *) + 15) & ~(size_t)15;
+    unsigned char *mem = ag__arena(t, head + saved);
+    if (!mem) return NULL;
+    ag_node *n = (ag_node *)mem;
     n->op = op;
     n->out = out;
-    n->in = ins;
+    n->in = (ag_tensor **)(mem + sizeof(ag_node));
+    memcpy(n->in, in, (size_t)n_in * sizeof *in);
     n->n_in = n_in;
+    n->saved = saved ? mem + head : NULL;
+    if (saved) memset(n->saved, 0, saved);
     n->prev = t->last;
     n->group = t->cur_group;
     t->last = n;
@@ -270,24 +284,20 @@ ag_node *ag__record(ag_tape *t, ag_op op, ag_tensor *out, ag_tensor *const *in, 
     return n;
 }
 
-ag_float *ag__grad(ag_tape *t, ag_tensor *x)
+const ag_op *ag_node_op(const ag_node *n) { return n->op; }
+int ag_node_n_in(const ag_node *n) { return n->n_in; }
+ag_tensor *ag_node_in(const ag_node *n, int i) { return i >= 0 && i < n->n_in ? n->in[i] : NULL; }
+ag_tensor *ag_node_out(const ag_node *n) { return n->out; }
+void *ag_node_saved(const ag_node *n) { return n->saved; }
+
+ag_float *ag_grad(ag_tape *t, ag_tensor *x)
 {
+    if (!x || !x->requires_grad) return NULL;
     if (!x->grad) {
         x->grad = ag__arena(t, (size_t)x->size * sizeof(ag_float));
         if (x->grad) memset(x->grad, 0, (size_t)x->size * sizeof(ag_float));
     }
     return x->grad;
-}
-
-int ag__inputs(ag_tape *t, const char *op, ag_tensor *const *xs, int n)
-{
-    for (int i = 0; i < n; i++) {
-        if (!xs[i]) {
-            if (t->status == AG_OK) ag_tape_fail(t, AG_EARG, "%s: input %d is NULL", op, i);
-            return 0;
-        }
-    }
-    return t->status == AG_OK;
 }
 
 int ag__dim(ag_tape *t, const char *op, const ag_tensor *x, int dim)
@@ -310,78 +320,43 @@ void ag__split(const ag_tensor *x, int dim, int *outer, int *inner)
     for (int d = dim + 1; d < x->rank; d++) *inner *= x->shape[d];
 }
 
-/* ---- backward: one switch on the op ---- */
+/* ---- the reverse pass ---- */
 
+void **ag_backward_at_end(ag_tape *t, ag_end_fn fn)
+{
+    if (!t->in_backward || !fn) {
+        ag_tape_fail(t, AG_ESTATE, "ag_backward_at_end: only a backward function may call it, with a function");
+        return NULL;
+    }
+    at_end **link = &t->ends;
+    for (; *link; link = &(*link)->next)
+        if ((*link)->fn == fn) return &(*link)->slot;
+    at_end *e = ag__arena(t, sizeof *e);
+    if (!e) return NULL;
+    e->next = NULL;
+    e->fn = fn;
+    e->slot = NULL;
+    *link = e;
+    return &e->slot;
+}
+
+/* The node's backward; an error it returns without a message gets one naming the op. */
 static int backward_node(ag_tape *t, ag_node *n)
 {
-    switch (n->op) {
-    case AG_OP_ADD: case AG_OP_SUB: case AG_OP_MUL: case AG_OP_DIV:
-        return ag__backward_binary(t, n);
-    case AG_OP_NEG: case AG_OP_EXP: case AG_OP_LOG: case AG_OP_TANH:
-    case AG_OP_SIGMOID: case AG_OP_RELU: case AG_OP_SCALE:
-        return ag__backward_unary(t, n);
-    case AG_OP_SUM: case AG_OP_MEAN: case AG_OP_SUM_DIM: case AG_OP_MEAN_DIM:
-        return ag__backward_reduce(t, n);
-    case AG_OP_MATMUL: return ag__backward_matmul(t, n);
-    case AG_OP_LINEAR: return ag__backward_linear(t, n);
-    case AG_OP_CAT: return ag__backward_cat(t, n);
-    case AG_OP_LOG_SOFTMAX: return ag__backward_log_softmax(t, n);
-    case AG_OP_NLL_LOSS: return ag__backward_nll_loss(t, n);
-    case AG_OP_SELECT: case AG_OP_SLICE: return ag__backward_narrow(t, n);
-    case AG_OP_RESHAPE: return ag__backward_reshape(t, n);
-    case AG_OP_INDEX_SELECT: return ag__backward_index_select(t, n);
-    case AG_OP_COUNT: break;
-    }
-    assert(!"unknown op on the tape");
-    return 0;
+    ag_status s = n->op->backward(t, n);
+    if (s != AG_OK && t->status == AG_OK)
+        ag_tape_fail(t, s, "%s: its backward failed (%s)", n->op->name, ag_status_name(s));
+    return s == AG_OK && t->status == AG_OK;
 }
 
-/* ---- deferred weight gradients ----
- * A weight used at every step of a recurrence gets one outer product per step: dW +=
- * g^T x, each a pass over all of dW. With few rows (under 16) that pass costs more than
- * its arithmetic, so linear's backward files its node here instead, and at the end of
- * the pass the nodes of each weight are stacked, G (R, O) over X (R, I) with R their
- * rows in all, for a single dW += G^T X. */
-
-void ag__defer(ag_tape *t, ag_node *n)
+static void run_at_end(ag_tape *t)
 {
-    n->defer_next = t->deferred;
-    t->deferred = n;
-}
-
-static int flush_deferred(ag_tape *t)
-{
-    while (t->deferred) {
-        ag_tensor *W = t->deferred->in[1];
-        int O = W->shape[0], I = W->shape[1], R = 0, nodes = 0;
-        for (ag_node *n = t->deferred; n; n = n->defer_next)
-            if (n->in[1] == W) R += n->in[0]->shape[0], nodes++;
-        ag_float *dW = ag__grad(t, W);
-        if (!dW) return 0;
-        if (nodes == 1) {
-            ag_node *n = t->deferred;
-            ag__gemm_tn(O, I, R, n->out->grad, n->in[0]->data, dW);
-            t->deferred = n->defer_next;
-            continue;
-        }
-        ag_float *G = ag__arena(t, (size_t)R * O * sizeof *G), *X = ag__arena(t, (size_t)R * I * sizeof *X);
-        if (!G || !X) return 0;
-        int r = 0;
-        for (ag_node **link = &t->deferred; *link;) {
-            ag_node *n = *link;
-            if (n->in[1] != W) {
-                link = &n->defer_next;
-                continue;
-            }
-            int rows = n->in[0]->shape[0];
-            memcpy(G + (size_t)r * O, n->out->grad, (size_t)rows * O * sizeof *G);
-            memcpy(X + (size_t)r * I, n->in[0]->data, (size_t)rows * I * sizeof *X);
-            r += rows;
-            *link = n->defer_next;
-        }
-        ag__gemm_tn(O, I, R, G, X, dW);
+    for (at_end *e = t->ends; e && t->status == AG_OK; e = e->next) {
+        ag_status s = e->fn(t, e->slot);
+        if (s != AG_OK && t->status == AG_OK)
+            ag_tape_fail(t, s, "backward: a function run at the end of the pass failed (%s)", ag_status_name(s));
     }
-    return 1;
+    t->ends = NULL;
 }
 
 ag_status ag_backward_seed(ag_tape *t, ag_tensor *out, const ag_float *seed)
@@ -391,95 +366,37 @@ ag_status ag_backward_seed(ag_tape *t, ag_tensor *out, const ag_float *seed)
         return t->status;
     }
     if (t->status != AG_OK) return t->status;
+    if (ag__stale(t, out)) {
+        fail_stale(t, "backward", 0);
+        return t->status;
+    }
     /* Clear gradients of tape tensors from an earlier pass; parameters accumulate. */
     for (ag_node *n = t->last; n; n = n->prev)
         if (n->out->grad) memset(n->out->grad, 0, (size_t)n->out->size * sizeof(ag_float));
     if (!out->requires_grad) return AG_OK; /* nothing upstream wants a gradient */
-    ag_float *g = ag__grad(t, out);
+    ag_float *g = ag_grad(t, out);
     if (!g) return t->status;
     for (int i = 0; i < out->size; i++) g[i] += seed ? seed[i] : 1;
     /* The tape is in creation order, so reverse order is a valid reverse topological
      * order; nodes that do not lead to `out` have no gradient and are skipped. */
-    t->deferred = NULL;
+    t->in_backward = 1;
+    t->ends = NULL;
     for (ag_node *n = out->grad_fn; n; n = n->prev) {
         if (!n->out->grad) continue;
         if (!backward_node(t, n)) break;
     }
-    if (t->status == AG_OK) flush_deferred(t);
-    t->deferred = NULL;
+    run_at_end(t);
+    t->in_backward = 0;
     return t->status;
 }
 
 ag_status ag_backward(ag_tape *t, ag_tensor *loss)
 {
-    if (loss && loss->size != 1) {
+    if (loss && !ag__stale(t, loss) && loss->size != 1) {
         char buf[64];
         ag_tape_fail(t, AG_ESTATE, "backward: the loss must be a scalar, got shape %s",
                      ag_shape_str(loss, buf, sizeof buf));
         return t->status;
     }
     return ag_backward_seed(t, loss, NULL);
-}
-
-/* ---- tape tensors without gradient ---- */
-
-static ag_tensor *filled(ag_tape *t, const char *op, int rank, const int *shape, ag_float v)
-{
-    ag_tensor *x = ag__new(t, op, rank, shape);
-    if (x) ag_fill(x, v);
-    return x;
-}
-
-ag_tensor *ag_full(ag_tape *t, int rank, const int *shape, ag_float v)
-{
-    return filled(t, "full", rank, shape, v);
-}
-
-ag_tensor *ag_zeros(ag_tape *t, int rank, const int *shape)
-{
-    return filled(t, "zeros", rank, shape, 0);
-}
-
-ag_tensor *ag_ones(ag_tape *t, int rank, const int *shape)
-{
-    return filled(t, "ones", rank, shape, 1);
-}
-
-ag_tensor *ag_from_array(ag_tape *t, int rank, const int *shape, const ag_float *v)
-{
-    if (!v) return ag_tape_fail(t, AG_EARG, "from_array: values are NULL");
-    ag_tensor *x = ag__new(t, "from_array", rank, shape);
-    if (x) memcpy(x->data, v, (size_t)x->size * sizeof(ag_float));
-    return x;
-}
-
-ag_tensor *ag_rand(ag_tape *t, ag_rng *r, int rank, const int *shape, double lo, double hi)
-{
-    ag_tensor *x = ag__new(t, "rand", rank, shape);
-    if (x) ag_fill_uniform(x, r, lo, hi);
-    return x;
-}
-
-ag_tensor *ag_randn(ag_tape *t, ag_rng *r, int rank, const int *shape, double mean, double std)
-{
-    ag_tensor *x = ag__new(t, "randn", rank, shape);
-    if (x) ag_fill_normal(x, r, mean, std);
-    return x;
-}
-
-ag_tensor *ag_one_hot(ag_tape *t, const int *idx, int n, int classes)
-{
-    if (!idx || n < 1 || classes < 1)
-        return ag_tape_fail(t, AG_EARG, "one_hot: need indices, n >= 1 and classes >= 1 (got n=%d, classes=%d)",
-                            n, classes);
-    for (int i = 0; i < n; i++)
-        if (idx[i] < -1 || idx[i] >= classes)
-            return ag_tape_fail(t, AG_EINDEX, "one_hot: index %d at position %d is outside [0, %d) (-1 pads)",
-                                idx[i], i, classes);
-    ag_tensor *x = ag__new(t, "one_hot", 2, (int[]){n, classes});
-    if (!x) return NULL;
-    memset(x->data, 0, (size_t)x->size * sizeof(ag_float));
-    for (int i = 0; i < n; i++)
-        if (idx[i] >= 0) x->data[i * classes + idx[i]] = 1;
-    return x;
 }

@@ -22,34 +22,52 @@ void ag__set_shape(ag_tensor *x, int rank, const int *shape, int size)
     x->size = size;
 }
 
-/* One block: the struct, then data, then grad, then the name. */
-ag_tensor *ag_param_new(int rank, const int *shape, const char *name)
+/* A caller-owned tensor in one block: the struct, then data, then grad (parameters
+ * only), then the name. Its stamp is 0: no tape reset makes it stale. */
+static ag_tensor *owned_new(int rank, const int *shape, const char *name, int with_grad)
 {
     int size = ag__shape_size(rank, shape);
     if (size < 0) return NULL;
     size_t nlen = name ? strlen(name) + 1 : 0;
     size_t head = (sizeof(ag_tensor) + 63) & ~(size_t)63;
-    size_t bytes = (size_t)size * sizeof(ag_float);
-    unsigned char *mem = ag__alloc(head + 2 * bytes + nlen);
+    size_t bytes = (size_t)size * sizeof(ag_float), nbuf = with_grad ? 2 : 1;
+    unsigned char *mem = ag__alloc(head + nbuf * bytes + nlen);
     if (!mem) return NULL;
     ag_tensor *p = (ag_tensor *)mem;
     memset(p, 0, sizeof *p);
     ag__set_shape(p, rank, shape, size);
     p->data = (ag_float *)(mem + head);
-    p->grad = (ag_float *)(mem + head + bytes);
-    memset(p->data, 0, 2 * bytes);
-    p->requires_grad = 1;
+    memset(p->data, 0, nbuf * bytes);
+    if (with_grad) {
+        p->grad = (ag_float *)(mem + head + bytes);
+        p->requires_grad = 1;
+    }
     if (name) {
-        char *s = (char *)(mem + head + 2 * bytes);
+        char *s = (char *)(mem + head + nbuf * bytes);
         memcpy(s, name, nlen);
         p->name = s;
     }
     return p;
 }
 
+ag_tensor *ag_param_new(int rank, const int *shape, const char *name)
+{
+    return owned_new(rank, shape, name, 1);
+}
+
+ag_tensor *ag_buffer_new(int rank, const int *shape, const char *name)
+{
+    return owned_new(rank, shape, name, 0);
+}
+
 void ag_param_free(ag_tensor *p)
 {
     ag__free(p);
+}
+
+void ag_buffer_free(ag_tensor *b)
+{
+    ag__free(b);
 }
 
 void ag_zero_grad(ag_tensor *p)

@@ -13,6 +13,7 @@
  * "adam.v.<param>". */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,7 +23,9 @@
 #include "nn.h"
 
 static const char MAGIC[8] = {'a', 'g', 'c', 'k', 'p', 't', '\n', '\0'};
-enum { VERSION = 1, MAX_FILE = 1 << 30 };
+/* MAX_FILE: a checkpoint is under 1 GiB. HEADER: magic + version, read and checked
+ * before anything else. MIN_FILE: magic, version, meta_len, count, optimizer, crc. */
+enum { VERSION = 1, MAX_FILE = 1 << 30, HEADER = 8 + 4, MIN_FILE = 8 + 4 + 4 + 4 + 1 + 4 };
 
 static nn_status fail(char *err, size_t n, nn_status s, const char *fmt, ...)
 {
@@ -33,6 +36,28 @@ static nn_status fail(char *err, size_t n, nn_status s, const char *fmt, ...)
         va_end(ap);
     }
     return s;
+}
+
+/* A copy of a and b joined (NULL when out of memory), for paths of any length. */
+static char *join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = ag_alloc(la + lb + 1);
+    if (!s) return NULL;
+    memcpy(s, a, la);
+    memcpy(s + la, b, lb + 1);
+    return s;
+}
+
+/* What a file that is not a regular file is, for messages. */
+static const char *file_kind(mode_t m)
+{
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISBLK(m)) return "a block device";
+    if (S_ISSOCK(m)) return "a socket";
+    return "not a regular file";
 }
 
 /* ---- writing ---- */
@@ -64,10 +89,14 @@ static void put_f64(writer *w, double d)
     put_u(w, u, 8);
 }
 
-static void put_record(writer *w, const char *name, const ag_tensor *shape_of, const ag_float *values)
+/* A record named prefix + name (the registry keeps full names within the 16-bit
+ * length, prefix included: NN_NAME_MAX). */
+static void put_record(writer *w, const char *prefix, const char *name, const ag_tensor *shape_of,
+                       const ag_float *values)
 {
-    size_t len = strlen(name);
-    put_u(w, len, 2);
+    size_t lp = strlen(prefix), len = strlen(name);
+    put_u(w, lp + len, 2);
+    put(w, prefix, lp);
     put(w, name, len);
     put_u(w, (uint64_t)shape_of->rank, 1);
     for (int d = 0; d < shape_of->rank; d++) put_u(w, (uint64_t)shape_of->shape[d], 4);
@@ -89,32 +118,28 @@ static int optim_records(const nn_optim *o)
 nn_status nn_ckpt_save(const char *path, const char *meta, const nn_params *ps, const nn_optim *opt,
                        char *err, size_t errlen)
 {
-    char tmp[4096];
     if (!path || !*path) return fail(err, errlen, NN_EARG, "checkpoint: no file name given");
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-        return fail(err, errlen, NN_EARG, "checkpoint %s: path too long", path);
     if (!meta) meta = "";
-    writer w = {fopen(tmp, "wb"), 0, 0};
-    if (!w.f) return fail(err, errlen, NN_EIO, "checkpoint %s: cannot create: %s", tmp, strerror(errno));
+    nn_file file;
+    char why[512];
+    nn_status s = nn_file_open(&file, path, why, sizeof why);
+    if (s != NN_OK) return fail(err, errlen, s, "checkpoint %s", why);
+    writer w = {file.f, 0, 0};
     int per = optim_records(opt);
     put(&w, MAGIC, 8);
     put_u(&w, VERSION, 4);
     put_u(&w, strlen(meta), 4);
     put(&w, meta, strlen(meta));
     put_u(&w, (uint64_t)ps->n * (uint64_t)(1 + per), 4);
-    for (int i = 0; i < ps->n; i++) put_record(&w, ps->p[i]->name, ps->p[i], ps->p[i]->data);
+    for (int i = 0; i < ps->n; i++) put_record(&w, "", ps->p[i]->name, ps->p[i], ps->p[i]->data);
     long numel = nn_params_numel(ps), at = 0;
     for (int i = 0; i < ps->n && per; i++) {
-        char name[NN_MAX_NAME + 16];
         const ag_tensor *p = ps->p[i];
         if (opt->kind == NN_SGD) {
-            snprintf(name, sizeof name, "sgd.momentum.%s", p->name);
-            put_record(&w, name, p, opt->state + at);
+            put_record(&w, "sgd.momentum.", p->name, p, opt->state + at);
         } else {
-            snprintf(name, sizeof name, "adam.m.%s", p->name);
-            put_record(&w, name, p, opt->state + at);
-            snprintf(name, sizeof name, "adam.v.%s", p->name);
-            put_record(&w, name, p, opt->state + numel + at);
+            put_record(&w, "adam.m.", p->name, p, opt->state + at);
+            put_record(&w, "adam.v.", p->name, p, opt->state + numel + at);
         }
         at += p->size;
     }
@@ -130,27 +155,23 @@ nn_status nn_ckpt_save(const char *path, const char *meta, const nn_params *ps, 
     }
     uint32_t crc = w.crc;
     put_u(&w, crc, 4);
-    int bad = w.bad || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0;
-    int saved_errno = errno;
-    if (fclose(w.f) != 0) bad = 1;
-    if (bad) {
-        remove(tmp);
-        return fail(err, errlen, NN_EIO, "checkpoint %s: write failed: %s (the previous file is untouched)", tmp,
-                    strerror(saved_errno));
+    if (w.bad) { /* say so now: errno still holds the cause */
+        s = fail(err, errlen, NN_EIO, "checkpoint %s.tmp: write failed: %s (the previous file is untouched)", path,
+                 strerror(errno));
+        nn_file_abort(&file);
+        return s;
     }
-    if (rename(tmp, path) != 0) {
-        saved_errno = errno;
-        remove(tmp);
-        return fail(err, errlen, NN_EIO, "checkpoint %s: cannot rename %s over it: %s", path, tmp, strerror(saved_errno));
-    }
+    s = nn_file_commit(&file, why, sizeof why);
+    if (s != NN_OK) return fail(err, errlen, s, "checkpoint %s (the previous file is untouched)", why);
     return NN_OK;
 }
 
 /* ---- reading ---- */
 
 typedef struct {
-    const char *name; /* not NUL-terminated in the file: copied out */
-    char copy[NN_MAX_NAME + 16];
+    const char *name; /* not NUL-terminated in the file: copied out, into copy when it
+                         fits, else into its own allocation (freed by nn_ckpt_close) */
+    char copy[80];
     int rank, shape[AG_MAX_RANK];
     long size;
     const unsigned char *values; /* size little-endian f32 */
@@ -165,7 +186,7 @@ struct nn_ckpt {
     int optim_kind; /* 0 none, 1 SGD, 2 Adam */
     double lr, momentum, weight_decay, beta1, beta2, eps;
     long step;
-    char path[256];
+    char *path; /* owned */
 };
 
 typedef struct {
@@ -199,7 +220,10 @@ void nn_ckpt_close(nn_ckpt *c)
     if (!c) return;
     ag_free(c->bytes);
     ag_free(c->meta);
+    for (int i = 0; c->rec && i < c->n_rec; i++)
+        if (c->rec[i].name != c->rec[i].copy) ag_free((char *)c->rec[i].name);
     ag_free(c->rec);
+    ag_free(c->path);
     ag_free(c);
 }
 
@@ -247,15 +271,18 @@ static nn_status parse(nn_ckpt *c, const char *path, char *err, size_t errlen)
         record *rec = &c->rec[i];
         size_t start = r.at;
         uint64_t nlen = get_u(&r, 2);
-        if (r.bad || nlen == 0 || nlen >= sizeof rec->copy || nlen > r.len - r.at)
+        if (r.bad || nlen == 0 || nlen > r.len - r.at)
             return fail(err, errlen, NN_EFORMAT, "checkpoint %s: record %llu at offset %zu has a bad name length", path,
                         (unsigned long long)i, start);
-        memcpy(rec->copy, c->bytes + r.at, nlen);
-        rec->copy[nlen] = 0;
-        if (strlen(rec->copy) != nlen)
+        char *name = nlen < sizeof rec->copy ? rec->copy : ag_alloc(nlen + 1);
+        if (!name) return fail(err, errlen, NN_ENOMEM, "checkpoint %s: out of memory", path);
+        memcpy(name, c->bytes + r.at, nlen);
+        name[nlen] = 0;
+        rec->name = name;
+        c->n_rec = (int)i + 1; /* so that close frees this name whatever happens next */
+        if (strlen(name) != nlen)
             return fail(err, errlen, NN_EFORMAT, "checkpoint %s: record %llu at offset %zu has a NUL in its name", path,
                         (unsigned long long)i, start);
-        rec->name = rec->copy;
         r.at += nlen;
         rec->rank = (int)get_u(&r, 1);
         if (r.bad || rec->rank > AG_MAX_RANK)
@@ -279,7 +306,6 @@ static nn_status parse(nn_ckpt *c, const char *path, char *err, size_t errlen)
             if (strcmp(c->rec[j].name, rec->name) == 0)
                 return fail(err, errlen, NN_EFORMAT, "checkpoint %s: tensor '%s' at offset %zu appears twice", path,
                             rec->name, start);
-        c->n_rec++;
     }
     size_t at_opt = r.at;
     c->optim_kind = (int)get_u(&r, 1);
@@ -300,36 +326,84 @@ static nn_status parse(nn_ckpt *c, const char *path, char *err, size_t errlen)
     return NN_OK;
 }
 
+/* n bytes from fd into buf; 0, or -1 (errno set; EIO for a file shorter than it said). */
+static int read_all(int fd, unsigned char *buf, size_t n)
+{
+    for (size_t at = 0; at < n;) {
+        ssize_t k = read(fd, buf + at, n - at);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            if (k == 0) errno = EIO;
+            return -1;
+        }
+        at += (size_t)k;
+    }
+    return 0;
+}
+
+/* Opens path without blocking (a FIFO would block a plain open until a writer came)
+ * and refuses anything but a regular file. The descriptor, or -1 with err set. */
+static int open_regular(const char *path, struct stat *st, nn_status *s, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        *s = fail(err, errlen, NN_EIO, "checkpoint %s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, st) != 0) {
+        *s = fail(err, errlen, NN_EIO, "checkpoint %s: cannot read its kind and size: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        *s = fail(err, errlen, NN_EIO, "checkpoint %s: not a regular file (%s)", path, file_kind(st->st_mode));
+        close(fd);
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL); /* a regular file: reads as usual from here */
+    if (fl != -1) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
+/* The size, then the header (magic, version), then, only when both are right, the rest. */
+static nn_status read_file(nn_ckpt *c, int fd, const struct stat *st, const char *path, char *err, size_t errlen)
+{
+    unsigned char head[HEADER];
+    if (st->st_size < MIN_FILE)
+        return fail(err, errlen, NN_EFORMAT, "checkpoint %s: truncated: only %lld bytes", path, (long long)st->st_size);
+    if (read_all(fd, head, HEADER) != 0)
+        return fail(err, errlen, NN_EIO, "checkpoint %s: read failed: %s", path, strerror(errno));
+    if (memcmp(head, MAGIC, 8) != 0)
+        return fail(err, errlen, NN_EFORMAT, "checkpoint %s: not a checkpoint (bad magic at offset 0)", path);
+    uint32_t version = (uint32_t)head[8] | (uint32_t)head[9] << 8 | (uint32_t)head[10] << 16 | (uint32_t)head[11] << 24;
+    if (version != VERSION)
+        return fail(err, errlen, NN_EFORMAT, "checkpoint %s: version %u, this build reads version %d", path,
+                    version, VERSION);
+    if (st->st_size >= MAX_FILE)
+        return fail(err, errlen, NN_EFORMAT, "checkpoint %s: %lld bytes; a checkpoint is under 1 GiB (%d bytes)", path,
+                    (long long)st->st_size, MAX_FILE);
+    size_t size = (size_t)st->st_size;
+    if (!(c->bytes = ag_alloc(size + 1)))
+        return fail(err, errlen, NN_ENOMEM, "checkpoint %s: out of memory for %zu bytes", path, size);
+    memcpy(c->bytes, head, HEADER);
+    if (read_all(fd, c->bytes + HEADER, size - HEADER) != 0)
+        return fail(err, errlen, NN_EIO, "checkpoint %s: read failed: %s", path, strerror(errno));
+    c->len = size;
+    return parse(c, path, err, errlen);
+}
+
 nn_status nn_ckpt_open(const char *path, nn_ckpt **out, char *err, size_t errlen)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, errlen, NN_EIO, "checkpoint %s: cannot open: %s", path, strerror(errno));
-    nn_ckpt *c = ag_alloc(sizeof *c);
-    if (!c) {
-        fclose(f);
-        return fail(err, errlen, NN_ENOMEM, "checkpoint %s: out of memory", path);
-    }
-    memset(c, 0, sizeof *c);
-    snprintf(c->path, sizeof c->path, "%s", path);
-    nn_status s = NN_OK;
-    long size = -1;
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        s = fail(err, errlen, NN_EIO, "checkpoint %s: not a regular file", path);
-    } else if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        s = fail(err, errlen, NN_EIO, "checkpoint %s: cannot read its size", path);
-    } else if (size > MAX_FILE) {
-        s = fail(err, errlen, NN_EFORMAT, "checkpoint %s: %ld bytes is too large for a checkpoint", path, size);
-    } else if (!(c->bytes = ag_alloc((size_t)size + 1))) {
-        s = fail(err, errlen, NN_ENOMEM, "checkpoint %s: out of memory for %ld bytes", path, size);
-    } else if (fread(c->bytes, 1, (size_t)size, f) != (size_t)size) {
-        s = fail(err, errlen, NN_EIO, "checkpoint %s: read failed", path);
-    } else {
-        c->len = (size_t)size;
-        s = parse(c, path, err, errlen);
-    }
-    fclose(f);
+    nn_status s = NN_OK;
+    int fd = open_regular(path, &st, &s, err, errlen);
+    if (fd < 0) return s;
+    nn_ckpt *c = ag_alloc(sizeof *c);
+    if (c) memset(c, 0, sizeof *c);
+    if (!c || !(c->path = join(path, ""))) s = fail(err, errlen, NN_ENOMEM, "checkpoint %s: out of memory", path);
+    else s = read_file(c, fd, &st, path, err, errlen);
+    close(fd);
     if (s != NN_OK) {
         nn_ckpt_close(c);
         return s;
@@ -382,11 +456,12 @@ static void copy_values(ag_float *dst, const record *r)
     }
 }
 
-nn_status nn_ckpt_load(const nn_ckpt *c, nn_params *ps, nn_optim *opt, char *err, size_t errlen)
+/* Checks that every record the model needs is there with its shape, and that the file
+ * holds nothing else; found[0 .. 3 n) gets each parameter's record, then its optimizer
+ * state's. */
+static nn_status match_records(const nn_ckpt *c, nn_params *ps, nn_optim *opt, const record **found, char *err,
+                               size_t errlen)
 {
-    const record *found[NN_MAX_PARAMS * 3];
-    int per = 0;
-    /* 1. check everything */
     for (int i = 0; i < ps->n; i++) {
         nn_status s = expect(c, ps->p[i]->name, ps->p[i], &found[i], err, errlen);
         if (s != NN_OK) return s;
@@ -399,13 +474,13 @@ nn_status nn_ckpt_load(const nn_ckpt *c, nn_params *ps, nn_optim *opt, char *err
         if (c->optim_kind == 1 && (c->momentum != 0) != (opt->state_len > 0))
             return fail(err, errlen, NN_EMISMATCH, "checkpoint %s: SGD momentum %g in the file, %g in the optimizer", c->path,
                         c->momentum, opt->momentum);
-        per = optim_records(opt);
+        int per = optim_records(opt);
         for (int i = 0; i < ps->n && per; i++) {
-            char name[NN_MAX_NAME + 16];
             for (int k = 0; k < per; k++) {
-                snprintf(name, sizeof name, "%s%s", opt->kind == NN_SGD ? "sgd.momentum." : k ? "adam.v." : "adam.m.",
-                         ps->p[i]->name);
+                char *name = join(opt->kind == NN_SGD ? "sgd.momentum." : k ? "adam.v." : "adam.m.", ps->p[i]->name);
+                if (!name) return fail(err, errlen, NN_ENOMEM, "checkpoint %s: out of memory", c->path);
                 nn_status s = expect(c, name, ps->p[i], &found[ps->n * (1 + k) + i], err, errlen);
+                ag_free(name);
                 if (s != NN_OK) return s;
             }
         }
@@ -419,6 +494,20 @@ nn_status nn_ckpt_load(const nn_ckpt *c, nn_params *ps, nn_optim *opt, char *err
             return fail(err, errlen, NN_EMISMATCH, "checkpoint %s: the file has '%s', which the model does not", c->path,
                         name);
     }
+    return NN_OK;
+}
+
+nn_status nn_ckpt_load(const nn_ckpt *c, nn_params *ps, nn_optim *opt, char *err, size_t errlen)
+{
+    const record **found = ag_alloc(3 * (size_t)(ps->n ? ps->n : 1) * sizeof *found);
+    if (!found) return fail(err, errlen, NN_ENOMEM, "checkpoint %s: out of memory", c->path);
+    /* 1. check everything */
+    nn_status s = match_records(c, ps, opt, found, err, errlen);
+    if (s != NN_OK) {
+        ag_free(found);
+        return s;
+    }
+    int per = opt ? optim_records(opt) : 0;
     /* 2. nothing can fail from here: copy */
     for (int i = 0; i < ps->n; i++) copy_values(ps->p[i]->data, found[i]);
     if (opt) {
@@ -436,23 +525,6 @@ nn_status nn_ckpt_load(const nn_ckpt *c, nn_params *ps, nn_optim *opt, char *err
         opt->eps = c->eps;
         opt->step = c->step;
     }
+    ag_free(found);
     return NN_OK;
-}
-
-const char *nn_meta_get(const char *meta, const char *key, char *buf, size_t n)
-{
-    size_t klen = strlen(key);
-    for (const char *line = meta; line && *line;) {
-        const char *end = strchr(line, '\n');
-        size_t len = end ? (size_t)(end - line) : strlen(line);
-        if (len > klen && strncmp(line, key, klen) == 0 && line[klen] == '=') {
-            size_t vlen = len - klen - 1;
-            if (vlen >= n) vlen = n - 1;
-            memcpy(buf, line + klen + 1, vlen);
-            buf[vlen] = 0;
-            return buf;
-        }
-        line = end ? end + 1 : NULL;
-    }
-    return NULL;
 }

@@ -4,6 +4,34 @@
 
 #include "nn.h"
 
+/* On x86-64 with GCC the loops over every parameter value (optimizer step, gradient
+ * sums, the non-finite scan) are also compiled for AVX2 and AVX-512, and the loader
+ * picks the widest the processor has, as for the matrix kernels (-DAG_CLONES=OFF: the
+ * baseline only). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(AG_NO_CLONES)
+#define NN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define NN_CLONES
+#endif
+
+/* The registry's outcome (nn_params_status, nn_params_error): sets the status and the
+ * printf-style message and returns the status; _ok clears both and returns NN_OK. */
+nn_status nn__params_fail(nn_params *ps, nn_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+nn_status nn__params_ok(nn_params *ps);
+
+/* nn_params_add with the full name a + b + c (a, b may be NULL: ""), so a module can
+ * add its own part to a caller's prefix without a buffer of fixed size. */
+nn_status nn__params_add3(nn_params *ps, const char *a, const char *b, const char *c, int rank,
+                          const int *shape, ag_tensor **out);
+
+/* nn_linear_init with weight and bias named a + b + "weight", a + b + "bias". */
+nn_status nn__linear_init(nn_linear *m, nn_params *ps, const char *a, const char *b, int in, int out,
+                          int bias, ag_rng *rng);
+
 /* A padded batch of N sequences of lengths 1..T, ordered for work on live rows only:
  * sorted position j holds sequence order[j] (longest first, ties in input order), and
  * sequence n sits at back[n]. At step s the first live[s] sorted rows are still running

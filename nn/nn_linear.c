@@ -3,21 +3,34 @@
 
 #include "nn_internal.h"
 
-nn_status nn_linear_init(nn_linear *m, nn_params *ps, const char *prefix, int in, int out, int bias,
-                         ag_rng *rng)
+nn_status nn__linear_init(nn_linear *m, nn_params *ps, const char *a, const char *b, int in, int out, int bias,
+                          ag_rng *rng)
 {
-    char pre[NN_MAX_NAME];
-    if (in < 1 || out < 1) return NN_EARG;
-    snprintf(pre, sizeof pre, "%s", prefix ? prefix : "");
+    if (in < 1 || out < 1)
+        return nn__params_fail(ps, NN_EARG, "linear '%s%s': in = %d and out = %d must be >= 1", a ? a : "", b ? b : "",
+                               in, out);
+    int n0 = ps->n;
+    ag_tensor *w = NULL, *bs = NULL;
+    nn_status s = nn__params_add3(ps, a, b, "weight", 2, (int[]){out, in}, &w);
+    if (s == NN_OK && bias) s = nn__params_add3(ps, a, b, "bias", 1, (int[]){out}, &bs);
+    if (s != NN_OK) { /* no weight left without its bias; the registry's error stays */
+        nn_params_truncate(ps, n0);
+        return s;
+    }
     m->in = in;
     m->out = out;
-    m->weight = nn_params_new(ps, pre, "weight", 2, (int[]){out, in});
-    m->bias = bias ? nn_params_new(ps, pre, "bias", 1, (int[]){out}) : NULL;
-    if (!m->weight || (bias && !m->bias)) return NN_ENOMEM;
+    m->weight = w;
+    m->bias = bs;
     double k = 1 / sqrt((double)in); /* torch.nn.Linear: U(-1/sqrt(in), 1/sqrt(in)) */
     ag_fill_uniform(m->weight, rng, -k, k);
     if (m->bias) ag_fill_uniform(m->bias, rng, -k, k);
     return NN_OK;
+}
+
+nn_status nn_linear_init(nn_linear *m, nn_params *ps, const char *prefix, int in, int out, int bias,
+                         ag_rng *rng)
+{
+    return nn__linear_init(m, ps, prefix, "", in, out, bias, rng);
 }
 
 ag_tensor *nn_linear_forward(ag_tape *t, const nn_linear *m, ag_tensor *x)
@@ -30,16 +43,20 @@ ag_tensor *nn_linear_forward(ag_tape *t, const nn_linear *m, ag_tensor *x)
 nn_status nn_seed_rnn_init(nn_seed_rnn *m, nn_params *ps, const char *prefix, int input, int hidden,
                            int output, ag_rng *rng)
 {
-    char pre[NN_MAX_NAME];
-    if (input < 1 || hidden < 1 || output < 1) return NN_EARG;
+    if (input < 1 || hidden < 1 || output < 1)
+        return nn__params_fail(ps, NN_EARG, "seed_rnn '%s': input = %d, hidden = %d and output = %d must be >= 1",
+                               prefix ? prefix : "", input, hidden, output);
+    int n0 = ps->n;
+    nn_status s = nn__linear_init(&m->i2h, ps, prefix, "i2h.", input + hidden, hidden, 1, rng);
+    if (s == NN_OK) s = nn__linear_init(&m->i2o, ps, prefix, "i2o.", input + hidden, output, 1, rng);
+    if (s != NN_OK) {
+        nn_params_truncate(ps, n0);
+        return s;
+    }
     m->input = input;
     m->hidden = hidden;
     m->output = output;
-    snprintf(pre, sizeof pre, "%si2h.", prefix ? prefix : "");
-    nn_status s = nn_linear_init(&m->i2h, ps, pre, input + hidden, hidden, 1, rng);
-    if (s != NN_OK) return s;
-    snprintf(pre, sizeof pre, "%si2o.", prefix ? prefix : "");
-    return nn_linear_init(&m->i2o, ps, pre, input + hidden, output, 1, rng);
+    return NN_OK;
 }
 
 ag_tensor *nn_seed_rnn_init_hidden(ag_tape *t, const nn_seed_rnn *m, int N)

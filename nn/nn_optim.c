@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "nn.h"
+#include "nn_internal.h"
 
 static nn_status init(nn_optim *o, nn_params *ps, nn_optim_kind kind, long state_len)
 {
@@ -46,15 +46,6 @@ nn_status nn_adam_init(nn_optim *o, nn_params *ps, double lr, double beta1, doub
 #define SQRT sqrt
 #else
 #define SQRT sqrtf
-#endif
-
-/* On x86-64 with GCC the update is also compiled for AVX2 and AVX-512 and the loader
- * picks the widest the processor has, as for the matrix kernels (-DAG_CLONES=OFF: the
- * baseline only). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(AG_NO_CLONES)
-#define NN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define NN_CLONES
 #endif
 
 /* In ag_float arithmetic, as torch.optim does in float32, with one loop per case so the

@@ -26,26 +26,38 @@ nn_status nn_rnn_init_layer(nn_rnn *m, nn_params *ps, nn_rnn_kind kind, const ch
                             int hidden, ag_rng *rng)
 {
     static const int gates[] = {1, 3, 4};
-    char name[4][32];
-    if (input < 1 || hidden < 1 || (int)kind < 0 || kind > NN_LSTM || layer < 0 || layer > 99) return NN_EARG;
-    snprintf(name[0], sizeof name[0], "weight_ih_l%d", layer);
-    snprintf(name[1], sizeof name[1], "weight_hh_l%d", layer);
-    snprintf(name[2], sizeof name[2], "bias_ih_l%d", layer);
-    snprintf(name[3], sizeof name[3], "bias_hh_l%d", layer);
+    static const char *const stem[4] = {"weight_ih_l", "weight_hh_l", "bias_ih_l", "bias_hh_l"};
+    if (input < 1 || hidden < 1 || (int)kind < 0 || kind > NN_LSTM || layer < 0)
+        return nn__params_fail(ps, NN_EARG, "rnn '%s' layer %d: kind %d, input = %d, hidden = %d (need kind 0..2, "
+                               "sizes >= 1, layer >= 0)", prefix ? prefix : "", layer, (int)kind, input, hidden);
+    if (hidden > 0x7fffffff / gates[kind])
+        return nn__params_fail(ps, NN_ESHAPE, "rnn '%s' layer %d: %d gates of hidden = %d overflow an int",
+                               prefix ? prefix : "", layer, gates[kind], hidden);
+    int GH = gates[kind] * hidden;
+    int shapes[4][2] = {{GH, input}, {GH, hidden}, {GH, 0}, {GH, 0}};
+    ag_tensor *p[4] = {NULL};
+    int n0 = ps->n;
+    nn_status s = NN_OK;
+    for (int i = 0; i < 4 && s == NN_OK; i++) {
+        char name[32]; /* "weight_ih_l" and up to 10 digits */
+        snprintf(name, sizeof name, "%s%d", stem[i], layer);
+        s = nn__params_add3(ps, prefix, "", name, i < 2 ? 2 : 1, shapes[i], &p[i]);
+    }
+    if (s != NN_OK) { /* all four or none; the registry's error stays */
+        nn_params_truncate(ps, n0);
+        return s;
+    }
     memset(m, 0, sizeof *m);
     m->kind = kind;
     m->input = input;
     m->hidden = hidden;
     m->gates = gates[kind];
-    int GH = m->gates * hidden;
-    m->weight_ih = nn_params_new(ps, prefix, name[0], 2, (int[]){GH, input});
-    m->weight_hh = nn_params_new(ps, prefix, name[1], 2, (int[]){GH, hidden});
-    m->bias_ih = nn_params_new(ps, prefix, name[2], 1, (int[]){GH});
-    m->bias_hh = nn_params_new(ps, prefix, name[3], 1, (int[]){GH});
-    if (!m->weight_ih || !m->weight_hh || !m->bias_ih || !m->bias_hh) return NN_ENOMEM;
+    m->weight_ih = p[0];
+    m->weight_hh = p[1];
+    m->bias_ih = p[2];
+    m->bias_hh = p[3];
     double k = 1 / sqrt((double)hidden); /* torch.nn.RNN/GRU/LSTM: U(-1/sqrt(H), 1/sqrt(H)) */
-    ag_tensor *all[4] = {m->weight_ih, m->weight_hh, m->bias_ih, m->bias_hh};
-    for (int i = 0; i < 4; i++) ag_fill_uniform(all[i], rng, -k, k);
+    for (int i = 0; i < 4; i++) ag_fill_uniform(p[i], rng, -k, k);
     return NN_OK;
 }
 

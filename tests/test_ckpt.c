@@ -1,13 +1,16 @@
 /* test_ckpt.c -- checkpoints: round trip, and every kind of bad file refused with a
  * clear message while the model stays untouched; a failed save keeps the old file. */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -138,6 +141,81 @@ static void round_trip_with_adam(void **state)
     nn_params_free(&a);
     nn_params_free(&b);
     nn_params_free(&p3);
+}
+
+/* No cap on the registry reaches the file: 100 parameters with Adam state (300
+ * records; the loader once kept them in a fixed array of 96), and names of 90 and 3000
+ * bytes (records once held at most 80), round-trip exactly. */
+static void many_and_long_names(void **state)
+{
+    (void)state;
+    static char longname[3001];
+    memset(longname, 'n', 3000);
+    nn_params a, b;
+    nn_optim oa, ob;
+    for (int pass = 0; pass < 2; pass++) {
+        nn_params *ps = pass ? &b : &a;
+        nn_params_init(ps);
+        ag_rng r;
+        ag_rng_seed(&r, 1 + (uint64_t)pass);
+        for (int i = 0; i < 100; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "layer%d.weight", i);
+            ag_tensor *p = nn_params_new(ps, i == 7 ? "a_prefix_of_ninety_bytes_made_long_on_purpose_so_the_name_passes_eighty." : "",
+                                         i == 9 ? longname : name, 1, (int[]){3});
+            assert_non_null(p);
+            ag_fill_uniform(p, &r, -1, 1);
+        }
+    }
+    assert_int_equal(nn_adam_init(&oa, &a, 0.01, 0.9, 0.99, 1e-7, 0), NN_OK);
+    for (int i = 0; i < a.n; i++) ag_fill(a.p[i], (ag_float)0.25);
+    for (int i = 0; i < a.n; i++) a.p[i]->grad[1] = (ag_float)i;
+    nn_optim_step(&oa);
+    char err[512];
+    assert_int_equal(nn_ckpt_save(path, "", &a, &oa, err, sizeof err), NN_OK);
+    assert_int_equal(nn_adam_init(&ob, &b, 0.5, 0.5, 0.5, 1, 0), NN_OK);
+    nn_ckpt *c;
+    assert_int_equal(nn_ckpt_open(path, &c, err, sizeof err), NN_OK);
+    assert_int_equal(nn_ckpt_load(c, &b, &ob, err, sizeof err), NN_OK);
+    nn_ckpt_close(c);
+    assert_true(same_values(&a, &b));
+    assert_int_equal(memcmp(oa.state, ob.state, (size_t)oa.state_len * sizeof(ag_float)), 0);
+    nn_optim_free(&oa);
+    nn_optim_free(&ob);
+    nn_params_free(&a);
+    nn_params_free(&b);
+}
+
+/* The meta number readers take a value only when all of it is the number, in range. */
+static void meta_numbers(void **state)
+{
+    (void)state;
+    const char *meta = "a=42\nneg=-7\nbig=18446744073709551615\nsp= 5\nplus=+5\nx=1.5e3\ntail=12abc\n"
+                       "inf=inf\nempty=\nhuge=99999999999999999999999\n";
+    long l = 0;
+    uint64_t u = 0;
+    double d = 0;
+    assert_int_equal(nn_meta_long(meta, "a", 0, 100, &l), 1);
+    assert_int_equal(l, 42);
+    assert_int_equal(nn_meta_long(meta, "a", 0, 41, &l), -1); /* out of range: untouched */
+    assert_int_equal(l, 42);
+    assert_int_equal(nn_meta_long(meta, "neg", -10, 0, &l), 1);
+    assert_int_equal(l, -7);
+    assert_int_equal(nn_meta_long(meta, "missing", 0, 1, &l), 0);
+    assert_int_equal(nn_meta_long(meta, "sp", 0, 10, &l), -1);
+    assert_int_equal(nn_meta_long(meta, "plus", 0, 10, &l), -1);
+    assert_int_equal(nn_meta_long(meta, "tail", 0, 100, &l), -1);
+    assert_int_equal(nn_meta_long(meta, "empty", 0, 100, &l), -1);
+    assert_int_equal(nn_meta_long(meta, "huge", 0, LONG_MAX, &l), -1);
+    assert_int_equal(nn_meta_u64(meta, "big", &u), 1);
+    assert_true(u == UINT64_MAX);
+    assert_int_equal(nn_meta_u64(meta, "neg", &u), -1);
+    assert_int_equal(nn_meta_u64(meta, "huge", &u), -1);
+    assert_int_equal(nn_meta_double(meta, "x", 0, 1e4, &d), 1);
+    assert_true(d == 1500);
+    assert_int_equal(nn_meta_double(meta, "x", 0, 1e3, &d), -1);
+    assert_int_equal(nn_meta_double(meta, "inf", -1e308, 1e308, &d), -1);
+    assert_int_equal(nn_meta_double(meta, "sp", 0, 10, &d), -1);
 }
 
 /* Every proper prefix of a good file is refused as a bad format, never read. */
@@ -318,15 +396,135 @@ static void failed_save_keeps_old_file(void **state)
     nn_params_free(&b);
 }
 
+
+/* ---- issue 13 ---- */
+
+/* Files that are not regular files are refused at once, whatever their kind; a FIFO
+ * would block a plain open until a writer came (the alarm turns a hang into a failure). */
+static void special_files(void **state)
+{
+    (void)state;
+    char fifo[160], err[512];
+    snprintf(fifo, sizeof fifo, "%s/pipe.ckpt", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10);
+    assert_int_equal(try_open(fifo, err, sizeof err), NN_EIO);
+    alarm(0);
+    printf("  %s\n", err);
+    assert_non_null(strstr(err, "pipe.ckpt: not a regular file (a FIFO)"));
+    assert_int_equal(try_open("/dev/zero", err, sizeof err), NN_EIO);
+    assert_non_null(strstr(err, "not a regular file (a character device)"));
+    assert_int_equal(try_open(dir, err, sizeof err), NN_EIO);
+    assert_non_null(strstr(err, "not a regular file (a directory)"));
+    /* a FIFO where the temporary file goes: replaced by a new file, the save completes */
+    nn_params a;
+    make_model(&a, 1, 2);
+    char target[160], tmp[170];
+    snprintf(target, sizeof target, "%s/saved.ckpt", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", target);
+    assert_int_equal(mkfifo(tmp, 0600), 0);
+    alarm(10);
+    assert_int_equal(nn_ckpt_save(target, "k=v\n", &a, NULL, err, sizeof err), NN_OK);
+    alarm(0);
+    assert_int_equal(try_open(target, err, sizeof err), NN_OK);
+    nn_params_free(&a);
+}
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* A sparse file of `size` bytes starting with `head`. */
+static void sparse(const char *p, const void *head, size_t n, off_t size)
+{
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(head, 1, n, f), n);
+    fclose(f);
+    assert_int_equal(truncate(p, size), 0);
+}
+
+/* The header is checked before the rest is read: a file of 2^30 bytes with the right
+ * magic is refused for its size, and a large one with the wrong magic for its magic,
+ * both without reading it (peak memory grows by far less than the file). */
+static void big_files(void **state)
+{
+    (void)state;
+    char p[160], err[512];
+    snprintf(p, sizeof p, "%s/big.ckpt", dir);
+    static const unsigned char good[12] = {'a', 'g', 'c', 'k', 'p', 't', '\n', 0, 1, 0, 0, 0};
+    long before = peak_rss_kb();
+    sparse(p, good, sizeof good, (off_t)1 << 30);
+    assert_int_equal(try_open(p, err, sizeof err), NN_EFORMAT);
+    printf("  %s\n", err);
+    assert_non_null(strstr(err, "big.ckpt: 1073741824 bytes; a checkpoint is under 1 GiB"));
+    sparse(p, "not a checkpoint", 16, ((off_t)1 << 30) - 1);
+    assert_int_equal(try_open(p, err, sizeof err), NN_EFORMAT);
+    assert_non_null(strstr(err, "not a checkpoint (bad magic at offset 0)"));
+    static const unsigned char v2[12] = {'a', 'g', 'c', 'k', 'p', 't', '\n', 0, 2, 0, 0, 0};
+    sparse(p, v2, sizeof v2, (off_t)1 << 29);
+    assert_int_equal(try_open(p, err, sizeof err), NN_EFORMAT);
+    assert_non_null(strstr(err, "version 2, this build reads version 1"));
+    long grew = peak_rss_kb() - before;
+    printf("  peak memory grew by %ld KiB\n", grew);
+    assert_true(grew < 64 * 1024); /* reading any of them would have taken 512 MiB or more */
+    remove(p);
+}
+
+/* Nothing is cut: a meta text of 1 MB, a path of 600 bytes in every message. */
+static void long_meta_and_paths(void **state)
+{
+    (void)state;
+    nn_params a, other;
+    make_model(&a, 1, 2);
+    size_t mlen = 1 << 20;
+    char *meta = malloc(mlen + 1), err[2048], v[16];
+    memset(meta, 'x', mlen); /* one line of 1 MB */
+    memcpy(meta, "long=", 5);
+    meta[mlen - 1] = '\n';
+    meta[mlen] = 0;
+    char deep[700];
+    int k = snprintf(deep, sizeof deep, "%s", dir);
+    while (k < 560) {
+        k += snprintf(deep + k, sizeof deep - (size_t)k, "/%0100d", k);
+        assert_int_equal(mkdir(deep, 0700), 0);
+    }
+    snprintf(deep + k, sizeof deep - (size_t)k, "/m.ckpt");
+    assert_int_equal(nn_ckpt_save(deep, meta, &a, NULL, err, sizeof err), NN_OK);
+    nn_ckpt *c;
+    assert_int_equal(nn_ckpt_open(deep, &c, err, sizeof err), NN_OK);
+    assert_string_equal(nn_ckpt_meta(c), meta);
+    size_t len;
+    const char *at = nn_meta_find(nn_ckpt_meta(c), "long", &len);
+    assert_non_null(at);
+    assert_true(len > 100);
+    assert_null(nn_meta_get(nn_ckpt_meta(c), "long", v, sizeof v)); /* too long for v: not cut, refused */
+    make_model(&other, 1, 3);
+    assert_int_equal(nn_ckpt_load(c, &other, NULL, err, sizeof err), NN_EMISMATCH);
+    assert_non_null(strstr(err, deep)); /* the whole path */
+    nn_ckpt_close(c);
+    nn_params_free(&other);
+    nn_params_free(&a);
+    free(meta);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip_with_adam),
+        cmocka_unit_test(many_and_long_names),
+        cmocka_unit_test(meta_numbers),
         cmocka_unit_test(truncated_at_every_length),
         cmocka_unit_test(corrupted_bytes),
         cmocka_unit_test(crafted_files),
         cmocka_unit_test(mismatched_model_is_untouched),
         cmocka_unit_test(failed_save_keeps_old_file),
+        cmocka_unit_test(special_files),
+        cmocka_unit_test(big_files),
+        cmocka_unit_test(long_meta_and_paths),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -163,6 +163,43 @@ static void rnn_graph(void **state)
     nn_params_free(&m.ps);
 }
 
+/* An op written in user code is drawn under its own name, its label escaped for dot
+ * (a quote and a backslash in the name); a named buffer is drawn as an input under
+ * its name, not as a parameter. */
+static ag_status odd_backward(ag_tape *t, const ag_node *n)
+{
+    ag_float *dx = ag_grad(t, ag_node_in(n, 0));
+    for (int i = 0; dx && i < ag_node_out(n)->size; i++) dx[i] += ag_node_out(n)->grad[i];
+    return ag_tape_status(t);
+}
+static const ag_op odd_op = {"my \"op\\", odd_backward};
+
+static void user_op_drawn_by_name(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *W = ag_param_new(1, (int[]){2}, "W"), *h = ag_buffer_new(1, (int[]){2}, "h_state");
+    ag_tensor *y = ag_op_output(t, &odd_op, 1, (int[]){2});
+    y->data[0] = y->data[1] = 0;
+    assert_non_null(ag_op_record(t, &odd_op, y, &W, 1, 0));
+    ag_tensor *loss = ag_sum(t, ag_mul(t, y, h));
+    dump(t, loss, NULL);
+    assert_non_null(strstr(text, "label=\"my \\\"op\\\\\\n(2)\""));
+    assert_non_null(strstr(text, "label=\"h_state\\n(2)\""));
+    shape_count c = check_well_formed();
+    assert_int_equal(c.params, 1); /* W only: the buffer is an input */
+    assert_int_equal(c.ops, 2);    /* the user op and mul; sum is the root */
+    /* a root from before a reset is refused, not walked */
+    ag_tape_reset(t);
+    FILE *f = tmpfile();
+    assert_int_equal(ag_dot(t, loss, f, NULL), AG_ESTATE);
+    assert_non_null(strstr(ag_tape_error(t), "dot: the root is a tape tensor made before the tape's last reset"));
+    fclose(f);
+    ag_param_free(W);
+    ag_buffer_free(h);
+    ag_tape_free(t);
+}
+
 /* writes the graph for test_dot_render.sh to render */
 static void write_for_render(void **state)
 {
@@ -185,6 +222,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rnn_graph),
+        cmocka_unit_test(user_op_drawn_by_name),
         cmocka_unit_test(write_for_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
 /* test_errors.c -- every kind of bad argument gives NULL, a status and a message that
  * names the op and what was wrong; nothing crashes, and the tape stays usable. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,6 +56,35 @@ static ag_tensor *call(ag_tape *t, int i)
     case 25: return ag_from_array(t, 1, S(3), NULL);
     case 26: return ag_index_select(t, T(t, 2, S(4, 3)), 0, S(1, 4, 0), 3);
     case 27: return ag_index_select(t, T(t, 2, S(4, 3)), 1, S(0), 0);
+    case 28: return ag_clamp(t, T(t, 1, S(3)), 0, NAN);
+    case 29: return ag_softmax(t, T(t, 2, S(2, 3)), 2);
+    case 30: return ag_max_dim(t, T(t, 2, S(2, 3)), -3, 0, NULL);
+    case 31: return ag_min_dim(t, T(t, 0, NULL), 0, 1, NULL);
+    case 32: return ag_argmax(t, T(t, 3, S(2, 3, 4)), 3, 0);
+    case 33: return ag_permute(t, T(t, 3, S(2, 3, 4)), S(1, -2, 0));
+    case 34: return ag_permute(t, T(t, 3, S(2, 3, 4)), S(0, 3, 1));
+    case 35: return ag_permute(t, T(t, 3, S(2, 3, 4)), NULL);
+    case 36: return ag_transpose(t, T(t, 2, S(2, 3)), 0, 2);
+    case 37: return ag_bmm(t, T(t, 3, S(2, 3, 4)), T(t, 3, S(3, 4, 5)));
+    case 38: return ag_bmm(t, T(t, 2, S(3, 4)), T(t, 2, S(4, 5)));
+    case 39: return ag_stack(t, (ag_tensor *[]){T(t, 2, S(2, 3)), T(t, 2, S(3, 2))}, 2, 0);
+    case 40: return ag_stack(t, (ag_tensor *[]){T(t, 2, S(2, 3))}, 1, 3);
+    case 41: return ag_stack(t, NULL, 0, 0);
+    case 42: return ag_stack(t, (ag_tensor *[]){T(t, 4, S(1, 1, 1, 1))}, 1, 0);
+    case 43: return ag_embedding(t, T(t, 2, S(5, 3)), S(0, 5), 2, -1);
+    case 44: return ag_embedding(t, T(t, 1, S(5)), S(0), 1, -1);
+    case 45: return ag_embedding(t, T(t, 2, S(5, 3)), S(0), 1, -2);
+    case 46: return ag_embedding(t, T(t, 2, S(5, 3)), S(0), 0, -1);
+    case 47: return ag_cross_entropy(t, T(t, 2, S(2, 5)), tg, NULL);
+    case 48: return ag_cross_entropy(t, T(t, 1, S(5)), tg, NULL);
+    case 49: return ag_cross_entropy(t, T(t, 2, S(2, 5)), NULL, NULL);
+    case 50: return ag_cross_entropy(t, T(t, 2, S(2, 5)), S(0, 1), &(ag_cross_entropy_options){AG_MEAN, -100, 1.5});
+    case 51: return ag_cross_entropy(t, T(t, 2, S(2, 5)), S(0, 1), &(ag_cross_entropy_options){(ag_reduction)7, -100, 0});
+    case 52: return ag_mse_loss(t, T(t, 2, S(2, 3)), T(t, 2, S(3, 2)), AG_MEAN);
+    case 53: return ag_bce_with_logits(t, T(t, 1, S(4)), T(t, 2, S(2, 2)), AG_SUM);
+    case 54: return ag_mse_loss(t, T(t, 1, S(3)), T(t, 1, S(3)), (ag_reduction)9);
+    case 55: return ag_pow(t, NULL, 2);
+    case 56: return ag_embedding(t, T(t, 2, S(5, 3)), S(0), 1, 5);
     }
     return NULL;
 }
@@ -88,6 +118,35 @@ static const bad_case cases[] = {
     {"from_array NULL", AG_EARG, "from_array: values are NULL", ""},
     {"index_select index", AG_EINDEX, "index_select: index[1] = 4 is out of range [0, 4) for dim 0", "(4, 3)"},
     {"index_select none", AG_EARG, "index_select: needs at least one index (got 0)", ""},
+    {"clamp NaN bound", AG_EARG, "clamp: bounds [0, nan] include a NaN", "INFINITY"},
+    {"softmax dim", AG_EARG, "softmax: dim 2 is out of range", "(2, 3)"},
+    {"max_dim dim", AG_EARG, "max_dim: dim -3 is out of range", "(2, 3)"},
+    {"min_dim scalar", AG_EARG, "min_dim: dim 0 is out of range", "()"},
+    {"argmax dim", AG_EARG, "argmax: dim 3 is out of range", "(2, 3, 4)"},
+    {"permute twice", AG_EARG, "permute: dim 1 appears twice in dims for (2, 3, 4)", "0..2 once"},
+    {"permute range", AG_EARG, "permute: dim 3 is out of range", "(2, 3, 4)"},
+    {"permute NULL", AG_EARG, "permute: dims are NULL", ""},
+    {"transpose dim", AG_EARG, "transpose: dim 2 is out of range", "(2, 3)"},
+    {"bmm batch", AG_ESHAPE, "bmm: a is (2, 3, 4) but b is (3, 4, 5)", "(B, N, K) and (B, K, M)"},
+    {"bmm rank", AG_ESHAPE, "bmm: a is (3, 4) but b is (4, 5)", ""},
+    {"stack shapes", AG_ESHAPE, "stack: tensor 0 is (2, 3) but tensor 1 is (3, 2)", "all must be equal"},
+    {"stack dim", AG_EARG, "stack: dim 3 is out of range for tensors of shape (2, 3)", "-3..2"},
+    {"stack nothing", AG_EARG, "stack: need at least one tensor (got n=0)", ""},
+    {"stack rank", AG_EARG, "stack: tensors of shape (1, 1, 1, 1) would give rank 5", ""},
+    {"embedding index", AG_EINDEX, "embedding: index[1] = 5 is out of range [0, 5)", "(5, 3)"},
+    {"embedding rank", AG_ESHAPE, "embedding: weight must be (V, D), got (5)", ""},
+    {"embedding pad", AG_EARG, "embedding: padding_idx -2 is outside [0, 5)", "(5, 3)"},
+    {"embedding none", AG_EARG, "embedding: needs at least one index (got 0)", ""},
+    {"ce target", AG_EINDEX, "cross_entropy: target 5 at index 1 is out of range [0, 5)", "ignore_index -100"},
+    {"ce rank", AG_ESHAPE, "cross_entropy: logits must be (N, C), got (5)", ""},
+    {"ce targets", AG_EARG, "cross_entropy: targets are NULL", ""},
+    {"ce smoothing", AG_EARG, "cross_entropy: label_smoothing 1.5 is outside [0, 1]", ""},
+    {"ce reduction", AG_EARG, "cross_entropy: reduction 7", ""},
+    {"mse shapes", AG_ESHAPE, "mse_loss: input is (2, 3) but target is (3, 2)", ""},
+    {"bce shapes", AG_ESHAPE, "bce_with_logits: logits are (4) but targets are (2, 2)", ""},
+    {"mse reduction", AG_EARG, "mse_loss: reduction 9", ""},
+    {"pow NULL", AG_EARG, "pow: input 0 is NULL", ""},
+    {"embedding pad V", AG_EARG, "embedding: padding_idx 5 is outside [0, 5)", ""},
 };
 
 static void each_bad_call_reports(void **state)
@@ -176,6 +235,47 @@ static void gradcheck_bad_arguments(void **state)
     ag_tape_free(t);
 }
 
+/* Sampling has no tape: bad arguments give -1 and draw nothing from the rng. */
+static void sampling_bad_arguments(void **state)
+{
+    (void)state;
+    ag_rng r;
+    ag_rng_seed(&r, 3);
+    const ag_float p[3] = {0.2f, 0.3f, 0.5f};
+    const struct {
+        const char *what;
+        const ag_float *v;
+        int n, is_logits;
+        double temp;
+        ag_rng *r;
+    } bad[] = {
+        {"temperature 0", p, 3, 0, 0, &r},
+        {"temperature < 0", p, 3, 1, -1, &r},
+        {"temperature NaN", p, 3, 1, NAN, &r},
+        {"temperature inf", p, 3, 1, INFINITY, &r},
+        {"n 0", p, 0, 0, 1, &r},
+        {"values NULL", NULL, 3, 0, 1, &r},
+        {"rng NULL", p, 3, 0, 1, NULL},
+        {"negative probability", (ag_float[]){0.5f, -0.1f, 0.6f}, 3, 0, 1, &r},
+        {"NaN probability", (ag_float[]){0.5f, NAN, 0.5f}, 3, 0, 1, &r},
+        {"infinite probability", (ag_float[]){0.5f, INFINITY, 0.5f}, 3, 0, 1, &r},
+        {"all probabilities 0", (ag_float[]){0, 0, 0}, 3, 0, 1, &r},
+        {"NaN logit", (ag_float[]){0, NAN, 1}, 3, 1, 1, &r},
+        {"+inf logit", (ag_float[]){0, INFINITY, 1}, 3, 1, 1, &r},
+        {"all logits -inf", (ag_float[]){-INFINITY, -INFINITY}, 2, 1, 1, &r},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ag_rng before = r;
+        int k = ag_sample_categorical(bad[i].v, bad[i].n, bad[i].is_logits, bad[i].temp, bad[i].r);
+        printf("  %-22s -> %d\n", bad[i].what, k);
+        assert_int_equal(k, -1);
+        assert_true(r.state == before.state);
+    }
+    /* and the same calls with the fault removed draw */
+    assert_true(ag_sample_categorical(p, 3, 0, 1, &r) >= 0);
+    assert_true(ag_sample_categorical((ag_float[]){-INFINITY, 0}, 2, 1, 1, &r) == 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +284,7 @@ int main(void)
         cmocka_unit_test(backward_needs_a_scalar),
         cmocka_unit_test(bad_parameters_are_refused),
         cmocka_unit_test(gradcheck_bad_arguments),
+        cmocka_unit_test(sampling_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

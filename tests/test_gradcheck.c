@@ -14,9 +14,11 @@
  *
  * float: EPS 1e-2, TOL 3e-3. Rounding error in f is about 2^-24 |f| ~ 6e-8 |f|,
  *   divided by 2 EPS gives ~3e-6 |f| ~ 3e-4 for |f| < 100; truncation is
- *   EPS^2 |f'''| / 6, largest for div (|d^3(1/b)/db^3| = 6/b^4 < 100 for b >= 0.5),
- *   about 2e-3 at worst. Observed worst: 3.6e-4 (div). TOL 3e-3 sits above the noise
- *   and still fails any O(0.1) mistake by a factor of 30.
+ *   EPS^2 |f'''| / 6: for div (|d^3(1/b)/db^3| = 6/b^4 < 100 for b >= 0.5) about
+ *   2e-3 at worst; pow -1.5 on x >= 0.5 has |f'''| up to 300 (5e-3), but there its
+ *   gradient is 8.5, so the relative error stays under 6e-4. Observed worst: 4.4e-4
+ *   (pow -1.5; div 3.6e-4). TOL 3e-3 sits above the noise and still fails any O(0.1)
+ *   mistake by a factor of 30.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,8 +44,70 @@ enum kind {
     K_MATMUL, K_LINEAR, K_LINEAR_NOBIAS,
     K_CAT, K_CAT_CONST, K_LOG_SOFTMAX, K_NLL, K_NLL_LOGSOFTMAX,
     K_SELECT, K_SLICE, K_RESHAPE, K_INDEX_SELECT,
-    K_USED_TWICE, K_RECURRENCE, K_SHARED_WEIGHT, K_DETACHED
+    K_USED_TWICE, K_RECURRENCE, K_SHARED_WEIGHT, K_DETACHED, K_DETACH_OP,
+    K_USER_SOFTPLUS, K_USER_GATE, K_USER_GATE_CONST,
+    K_SQRT, K_POW, K_ABS, K_CLAMP, K_SOFTMAX, K_MAX_DIM, K_MIN_DIM,
+    K_PERMUTE, K_TRANSPOSE, K_BMM, K_STACK, K_EMBEDDING, K_EMBEDDING_PAD,
+    K_CROSS_ENTROPY, K_MSE, K_BCE
 };
+
+/* ---- ops written as a user would, through the public ag_op API (ag.h, "your own
+ * ops"): they must be checked like the built-in ones ---- */
+
+#include <math.h>
+
+/* softplus(x) = log(1 + e^x);  dx += g * sigmoid(x) */
+static ag_status softplus_backward(ag_tape *t, const ag_node *n)
+{
+    ag_tensor *x = ag_node_in(n, 0), *y = ag_node_out(n);
+    ag_float *dx = ag_grad(t, x);
+    for (int i = 0; dx && i < x->size; i++) dx[i] += y->grad[i] / (1 + exp(-(double)x->data[i]));
+    return ag_tape_status(t);
+}
+static const ag_op softplus_op = {"softplus", softplus_backward};
+
+static ag_tensor *softplus(ag_tape *t, ag_tensor *x)
+{
+    if (!ag_op_inputs(t, &softplus_op, &x, 1)) return NULL;
+    ag_tensor *y = ag_op_output(t, &softplus_op, x->rank, x->shape);
+    if (!y) return NULL;
+    for (int i = 0; i < x->size; i++) y->data[i] = (ag_float)log1p(exp((double)x->data[i]));
+    ag_op_record(t, &softplus_op, y, &x, 1, 0);
+    return ag_tape_status(t) == AG_OK ? y : NULL;
+}
+
+/* gate(x, y) = x * sigmoid(k y), k saved with the node:
+ *   dx += g s      dy += g x k s (1 - s),   s = sigmoid(k y) */
+typedef struct {
+    double k;
+} gate_saved;
+
+static ag_status gate_backward(ag_tape *t, const ag_node *n)
+{
+    ag_tensor *x = ag_node_in(n, 0), *y = ag_node_in(n, 1), *z = ag_node_out(n);
+    double k = ((const gate_saved *)ag_node_saved(n))->k;
+    ag_float *dx = ag_grad(t, x), *dy = ag_grad(t, y);
+    for (int i = 0; i < x->size; i++) {
+        double s = 1 / (1 + exp(-k * y->data[i]));
+        if (dx) dx[i] += (ag_float)(z->grad[i] * s);
+        if (dy) dy[i] += (ag_float)(z->grad[i] * x->data[i] * k * s * (1 - s));
+    }
+    return ag_tape_status(t);
+}
+static const ag_op gate_op = {"gate", gate_backward};
+
+static ag_tensor *gate(ag_tape *t, ag_tensor *x, ag_tensor *y, double k)
+{
+    ag_tensor *in[2] = {x, y};
+    if (!ag_op_inputs(t, &gate_op, in, 2)) return NULL;
+    if (!ag_same_shape(x, y)) return ag_tape_fail(t, AG_ESHAPE, "gate: x and y differ in shape");
+    ag_tensor *z = ag_op_output(t, &gate_op, x->rank, x->shape);
+    if (!z) return NULL;
+    for (int i = 0; i < x->size; i++) z->data[i] = (ag_float)(x->data[i] / (1 + exp(-k * y->data[i])));
+    ag_node *n = ag_op_record(t, &gate_op, z, in, 2, sizeof(gate_saved));
+    if (n) ((gate_saved *)ag_node_saved(n))->k = k;
+    return ag_tape_status(t) == AG_OK ? z : NULL;
+}
 
 typedef struct {
     enum kind kind;
@@ -53,6 +117,10 @@ typedef struct {
     int targets[8];
     ag_reduction red;
     ag_rng rng;
+    double s1, s2;  /* pow's exponent; clamp's bounds */
+    int dims[4];    /* permute's */
+    int n;          /* embedding: indices in targets[] */
+    ag_cross_entropy_options ce;
 } fx;
 
 static ag_tensor *run(ag_tape *t, void *ud)
@@ -116,6 +184,37 @@ static ag_tensor *run(ag_tape *t, void *ud)
         ag_tensor *parts[4] = {a, b, ag_tanh(t, c), d};
         return ag_cat(t, parts, 4, 0);
     }
+    case K_DETACH_OP: /* p * detach(p) + tanh(detach(p)): the same missing term as above */
+        return ag_add(t, ag_mul(t, p[0], ag_detach(t, p[0])), ag_tanh(t, ag_detach(t, p[0])));
+    case K_USER_SOFTPLUS: /* inside a composition, so gradients flow in and out of it */
+        return ag_mul(t, softplus(t, ag_scale(t, p[0], 2)), p[0]);
+    case K_USER_GATE:
+        return ag_tanh(t, gate(t, p[0], p[1], 1.5));
+    case K_USER_GATE_CONST: /* y a constant: the op's backward must leave it alone */
+        return gate(t, p[0], ag_full(t, p[0]->rank, p[0]->shape, (ag_float)0.3), -2);
+    case K_SQRT: return ag_sqrt(t, p[0]);
+    case K_POW: return ag_pow(t, p[0], (ag_float)f->s1);
+    case K_ABS: return ag_abs(t, p[0]);
+    case K_CLAMP: return ag_clamp(t, p[0], (ag_float)f->s1, (ag_float)f->s2);
+    case K_SOFTMAX: return ag_softmax(t, p[0], f->dim);
+    case K_MAX_DIM: return ag_max_dim(t, p[0], f->dim, f->keepdim, NULL);
+    case K_MIN_DIM: return ag_min_dim(t, p[0], f->dim, f->keepdim, NULL);
+    case K_PERMUTE: return ag_permute(t, p[0], f->dims);
+    case K_TRANSPOSE: return ag_transpose(t, p[0], f->a, f->b);
+    case K_BMM: return ag_bmm(t, p[0], p[1]);
+    case K_STACK: return ag_stack(t, p, f->np, f->dim);
+    case K_EMBEDDING: return ag_embedding(t, p[0], f->targets, f->n, -1);
+    case K_EMBEDDING_PAD: {
+        /* rows at padding_idx get no gradient although the forward reads them, so the
+         * output is masked there: then the finite difference must find 0 too */
+        ag_tensor *e = ag_embedding(t, p[0], f->targets, f->n, f->a);
+        ag_tensor *mask = ag_zeros(t, 2, (int[]){f->n, 1});
+        for (int j = 0; mask && j < f->n; j++) mask->data[j] = f->targets[j] != f->a;
+        return ag_mul(t, e, mask);
+    }
+    case K_CROSS_ENTROPY: return ag_cross_entropy(t, p[0], f->targets, &f->ce);
+    case K_MSE: return ag_mse_loss(t, p[0], p[1], f->red);
+    case K_BCE: return ag_bce_with_logits(t, p[0], p[1], f->red);
     case K_DETACHED: {
         /* p * copy-of-p: the copy is a constant, so the tape's gradient misses a term */
         ag_tensor *c = ag_from_array(t, p[0]->rank, p[0]->shape, p[0]->data);
@@ -378,6 +477,206 @@ static void compositions(void **state)
     check_ok(&f, "shared weight, 2+3+20+2 rows");
 }
 
+static void user_ops(void **state)
+{
+    (void)state;
+    fx f;
+    begin(&f, K_USER_SOFTPLUS);
+    param(&f, -2, 2, 2, (int[]){3, 4});
+    check_ok(&f, "user op softplus(2x) * x");
+    begin(&f, K_USER_GATE);
+    param(&f, -1, 1, 2, (int[]){2, 5});
+    param(&f, -1, 1, 2, (int[]){2, 5});
+    check_ok(&f, "user op tanh(gate(x, y))");
+    begin(&f, K_USER_GATE_CONST);
+    param(&f, -1, 1, 1, (int[]){7});
+    check_ok(&f, "user op gate(x, constant)");
+}
+
+/* values pushed to at least `margin` from c: the kinks of abs and clamp stay far
+ * beyond EPS, so both sides of the difference see the same branch */
+static void away_from(ag_tensor *x, double c, double margin)
+{
+    for (int i = 0; i < x->size; i++) {
+        double v = x->data[i];
+        if (fabs(v - c) < margin) x->data[i] = (ag_float)(v < c ? c - margin - (c - v) : c + margin + (v - c));
+    }
+}
+
+/* x's values become a shuffled ladder of step 0.1: no two within 0.1, so max and min
+ * have no ties and the runner-up is 5 EPS away even in float */
+static void distinct(ag_tensor *x, ag_rng *r)
+{
+    for (int i = 0; i < x->size; i++) x->data[i] = (ag_float)(0.1 * (i - x->size / 2));
+    for (int i = x->size - 1; i > 0; i--) {
+        int j = ag_rng_below(r, i + 1);
+        ag_float v = x->data[i];
+        x->data[i] = x->data[j];
+        x->data[j] = v;
+    }
+}
+
+static void new_elementwise(void **state)
+{
+    (void)state;
+    fx f;
+    begin(&f, K_SQRT);
+    param(&f, 0.5, 2, 3, (int[]){2, 3, 4});
+    check_ok(&f, "sqrt");
+    static const double exps[] = {2, 0.5, -1.5, 3, 0, 1};
+    for (size_t i = 0; i < sizeof exps / sizeof exps[0]; i++) {
+        begin(&f, K_POW);
+        f.s1 = exps[i];
+        param(&f, 0.5, 1.5, 2, (int[]){3, 4});
+        char what[64];
+        snprintf(what, sizeof what, "pow %g", exps[i]);
+        check_ok(&f, what);
+    }
+    begin(&f, K_POW); /* an odd integer power of negative values */
+    f.s1 = 3;
+    param(&f, -1.5, -0.5, 1, (int[]){5});
+    check_ok(&f, "pow 3 of x < 0");
+    begin(&f, K_ABS);
+    away_from_zero(param(&f, -0.8, 0.8, 3, (int[]){2, 3, 4}));
+    check_ok(&f, "abs");
+    /* clamp: both bounds, lower only, upper only; x kept 0.1 from each bound */
+    static const struct { double lo, hi; const char *name; } cl[] = {
+        {-0.5, 0.5, "clamp [-0.5, 0.5]"}, {-0.25, INFINITY, "clamp [-0.25, inf)"},
+        {-INFINITY, 0.3, "clamp (-inf, 0.3]"},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        begin(&f, K_CLAMP);
+        f.s1 = cl[i].lo;
+        f.s2 = cl[i].hi;
+        ag_tensor *x = param(&f, -1, 1, 2, (int[]){4, 5});
+        if (isfinite(cl[i].lo)) away_from(x, cl[i].lo, 0.1);
+        if (isfinite(cl[i].hi)) away_from(x, cl[i].hi, 0.1);
+        check_ok(&f, cl[i].name);
+    }
+}
+
+static void softmax_max_min(void **state)
+{
+    (void)state;
+    for (int dim = -3; dim < 3; dim++) {
+        fx f;
+        begin(&f, K_SOFTMAX);
+        f.dim = dim;
+        param(&f, -3, 3, 3, (int[]){2, 3, 4});
+        char what[64];
+        snprintf(what, sizeof what, "softmax dim %d", dim);
+        check_ok(&f, what);
+    }
+    for (int k = 0; k < 2; k++)
+        for (int dim = -3; dim < 3; dim++)
+            for (int keep = 0; keep < 2; keep++) {
+                fx f;
+                begin(&f, k ? K_MIN_DIM : K_MAX_DIM);
+                f.dim = dim;
+                f.keepdim = keep;
+                distinct(param(&f, -1, 1, 3, (int[]){2, 3, 4}), &f.rng);
+                char what[64];
+                snprintf(what, sizeof what, "%s dim %d keepdim %d", k ? "min_dim" : "max_dim", dim, keep);
+                check_ok(&f, what);
+            }
+}
+
+static void permute_transpose_bmm_stack(void **state)
+{
+    (void)state;
+    static const int perms[][4] = {{2, 0, 1}, {1, 2, 0}, {-1, 0, 1}, {0, 2, 1}};
+    for (int i = 0; i < 4; i++) {
+        fx f;
+        begin(&f, K_PERMUTE);
+        memcpy(f.dims, perms[i], sizeof f.dims);
+        param(&f, -1, 1, 3, (int[]){2, 3, 4});
+        char what[64];
+        snprintf(what, sizeof what, "permute (2,3,4) {%d, %d, %d}", perms[i][0], perms[i][1], perms[i][2]);
+        check_ok(&f, what);
+    }
+    fx f;
+    begin(&f, K_PERMUTE);
+    memcpy(f.dims, (int[]){3, 1, 0, 2}, sizeof f.dims);
+    param(&f, -1, 1, 4, (int[]){2, 3, 1, 4});
+    check_ok(&f, "permute (2,3,1,4) {3, 1, 0, 2}");
+    static const int tr[][2] = {{0, 1}, {0, 2}, {1, -1}, {-1, -3}, {1, 1}};
+    for (int i = 0; i < 5; i++) {
+        begin(&f, K_TRANSPOSE);
+        f.a = tr[i][0];
+        f.b = tr[i][1];
+        param(&f, -1, 1, 3, (int[]){2, 3, 4});
+        char what[64];
+        snprintf(what, sizeof what, "transpose (2,3,4) %d %d", tr[i][0], tr[i][1]);
+        check_ok(&f, what);
+    }
+    begin(&f, K_BMM);
+    param(&f, -1, 1, 3, (int[]){2, 3, 4});
+    param(&f, -1, 1, 3, (int[]){2, 4, 5});
+    check_ok(&f, "bmm (2,3,4).(2,4,5)");
+    begin(&f, K_BMM);
+    param(&f, -1, 1, 3, (int[]){3, 1, 20});
+    param(&f, -1, 1, 3, (int[]){3, 20, 17});
+    check_ok(&f, "bmm (3,1,20).(3,20,17)");
+    for (int dim = -3; dim < 3; dim++) {
+        begin(&f, K_STACK);
+        f.dim = dim;
+        for (int k = 0; k < 3; k++) param(&f, -1, 1, 2, (int[]){2, 3});
+        char what[64];
+        snprintf(what, sizeof what, "stack 3 x (2,3) dim %d", dim);
+        check_ok(&f, what);
+    }
+}
+
+static void embedding(void **state)
+{
+    (void)state;
+    fx f;
+    begin(&f, K_EMBEDDING);
+    memcpy(f.targets, (int[]){0, 2, 2, 4, 1, 2}, 6 * sizeof(int));
+    f.n = 6;
+    param(&f, -1, 1, 2, (int[]){5, 3});
+    check_ok(&f, "embedding (5,3), repeated indices");
+    begin(&f, K_EMBEDDING_PAD);
+    memcpy(f.targets, (int[]){0, 2, 2, 4, 1, 2}, 6 * sizeof(int));
+    f.n = 6;
+    f.a = 2;
+    param(&f, -1, 1, 2, (int[]){5, 3});
+    check_ok(&f, "embedding padding_idx 2 (masked)");
+}
+
+static void losses(void **state)
+{
+    (void)state;
+    static const struct { ag_reduction red; int ignore; double eps; const char *name; } ce[] = {
+        {AG_MEAN, -100, 0, "cross_entropy mean"},
+        {AG_SUM, -100, 0, "cross_entropy sum"},
+        {AG_MEAN, 1, 0.2, "ce mean, ignore 1, smoothing 0.2"},
+        {AG_SUM, 1, 0.2, "ce sum, ignore 1, smoothing 0.2"},
+        {AG_MEAN, -100, 1, "ce mean, smoothing 1"},
+    };
+    for (size_t i = 0; i < sizeof ce / sizeof ce[0]; i++) {
+        fx f;
+        begin(&f, K_CROSS_ENTROPY);
+        f.ce = (ag_cross_entropy_options){ce[i].red, ce[i].ignore, ce[i].eps};
+        memcpy(f.targets, (int[]){2, 1, 4, 0, 1}, 5 * sizeof(int));
+        param(&f, -2, 2, 2, (int[]){5, 5});
+        check_ok(&f, ce[i].name);
+    }
+    for (int red = 0; red < 2; red++) {
+        fx f;
+        begin(&f, K_MSE);
+        f.red = red ? AG_SUM : AG_MEAN;
+        param(&f, -1, 1, 2, (int[]){3, 4});
+        param(&f, -1, 1, 2, (int[]){3, 4});
+        check_ok(&f, red ? "mse_loss sum" : "mse_loss mean");
+        begin(&f, K_BCE);
+        f.red = red ? AG_SUM : AG_MEAN;
+        param(&f, -4, 4, 2, (int[]){3, 4});
+        param(&f, 0, 1, 2, (int[]){3, 4});
+        check_ok(&f, red ? "bce_with_logits sum" : "bce_with_logits mean");
+    }
+}
+
 /* The check must fail a wrong gradient: here the tape misses d/dp of the detached copy,
  * so analytic = p while numeric = 2p. */
 static void negative_control(void **state)
@@ -388,6 +687,11 @@ static void negative_control(void **state)
     param(&f, 0.5, 1, 1, (int[]){6});
     double err = check(&f, "negative control (must fail)");
     assert_true(err > 10 * TOL);
+    /* and the same through ag_detach, which is what detach is for */
+    begin(&f, K_DETACH_OP);
+    param(&f, 0.5, 1, 1, (int[]){6});
+    err = check(&f, "p*detach(p) + tanh(detach(p)) (must fail)");
+    assert_true(err > 10 * TOL);
 }
 
 int main(void)
@@ -397,7 +701,11 @@ int main(void)
         cmocka_unit_test(reductions),     cmocka_unit_test(products),
         cmocka_unit_test(cat),            cmocka_unit_test(log_softmax),
         cmocka_unit_test(nll),            cmocka_unit_test(select_slice_index_reshape),
-        cmocka_unit_test(compositions),   cmocka_unit_test(negative_control),
+        cmocka_unit_test(compositions),   cmocka_unit_test(user_ops),
+        cmocka_unit_test(new_elementwise), cmocka_unit_test(softmax_max_min),
+        cmocka_unit_test(permute_transpose_bmm_stack), cmocka_unit_test(embedding),
+        cmocka_unit_test(losses),
+        cmocka_unit_test(negative_control),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

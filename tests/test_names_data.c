@@ -16,6 +16,10 @@
 
 #include <math.h>
 
+#include <signal.h>
+
+#include "names_cli.h"
+#include "names_plot.h"
 #include "names_train.h"
 
 static const char *full_data; /* argv[1], or NULL */
@@ -197,7 +201,7 @@ static void refused_directories(void **state)
     snprintf(sub, sizeof sub, "%s/Unreadable.txt", dir); /* a directory where a file should be */
     assert_int_equal(mkdir(sub, 0700), 0);
     assert_int_equal(load(&d, err, sizeof err, warn, sizeof warn), -1);
-    assert_non_null(strstr(err, "Unreadable.txt: read error"));
+    assert_non_null(strstr(err, "Unreadable.txt: not a regular file (a directory), refusing"));
     assert_int_equal(names_load_dir(&d, "/nonexistent/names", NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "/nonexistent/names: cannot open data directory: No such file or directory"));
     /* many bad lines: a few warnings are shown, then a count */
@@ -369,14 +373,14 @@ static void nonfinite_is_named(void **state)
     ag_rng_seed(&r, 3);
     names_model m;
     assert_int_equal(names_model_init(&m, NAMES_GRU, 8, 1, 0, d.n_classes, d.classes, &r), 0);
-    assert_null(names_first_nonfinite(&m, 1));
-    assert_null(names_first_nonfinite(&m, 0));
+    assert_null(nn_params_first_nonfinite(&m.ps, 1));
+    assert_null(nn_params_first_nonfinite(&m.ps, 0));
     ag_tensor *w = nn_params_get(&m.ps, "rnn.weight_hh_l0");
     w->grad[5] = NAN;
-    assert_string_equal(names_first_nonfinite(&m, 1), "rnn.weight_hh_l0");
-    assert_null(names_first_nonfinite(&m, 0));
+    assert_string_equal(nn_params_first_nonfinite(&m.ps, 1), "rnn.weight_hh_l0");
+    assert_null(nn_params_first_nonfinite(&m.ps, 0));
     nn_params_get(&m.ps, "head.bias")->data[0] = INFINITY;
-    assert_string_equal(names_first_nonfinite(&m, 0), "head.bias");
+    assert_string_equal(nn_params_first_nonfinite(&m.ps, 0), "head.bias");
     names_model_free(&m);
     names_free(&d);
 }
@@ -476,6 +480,259 @@ static int teardown(void **state)
     return 0;
 }
 
+
+/* ---- issue 13: special files, language names, escaping, settings, nothing cut ---- */
+
+/* A FIFO named X.txt is refused at once, never opened so that it blocks (the alarm
+ * turns a hang into a failure). */
+static void special_files_refused(void **state)
+{
+    (void)state;
+    names_data d;
+    char err[512], warn[4096], p[256];
+    fresh_dir();
+    write_file("Good.txt", "Abbott\nZed\n", 11);
+    snprintf(p, sizeof p, "%s/Pipe.txt", dir);
+    assert_int_equal(mkfifo(p, 0600), 0);
+    alarm(10);
+    assert_int_equal(load(&d, err, sizeof err, warn, sizeof warn), -1);
+    alarm(0);
+    printf("  %s\n", err);
+    assert_non_null(strstr(err, "Pipe.txt: not a regular file (a FIFO), refusing"));
+    fresh_dir(); /* a device behind a symbolic link */
+    write_file("Good.txt", "Abbott\nZed\n", 11);
+    snprintf(p, sizeof p, "%s/Zero.txt", dir);
+    assert_int_equal(symlink("/dev/zero", p), 0);
+    alarm(10);
+    assert_int_equal(load(&d, err, sizeof err, warn, sizeof warn), -1);
+    alarm(0);
+    assert_non_null(strstr(err, "Zero.txt: not a regular file (a character device), refusing"));
+}
+
+/* What a language name may be: names that would not come back out of the checkpoint's
+ * class list, an SVG or a terminal are refused when the data is loaded, naming the file. */
+static void language_names(void **state)
+{
+    (void)state;
+    static const struct { const char *file, *why; } bad[] = {
+        {"A,B.txt", "A,B.txt: a language name must not hold a ','"},
+        {"Esc\x1b[1m.txt", "a language name must not hold a control character (byte 4)"},
+        {"New\nline.txt", "a language name must not hold a control character (byte 4)"},
+        {"Del\x7f.txt", "must not hold a control character"},
+        {"C1\xc2\x85.txt", "must not hold a control character"},
+        {"Non\xef\xbf\xbf.txt", "must not hold a control character"},
+        {"Latin\xff.txt", "a language name must be valid UTF-8 (byte 6)"},
+        {"Over\xc0\xaf.txt", "must be valid UTF-8"},
+        {"123456789012345678901234567890123456789012345678.txt", "a language name is 1 to 47 bytes, this one is 48"},
+    };
+    names_data d;
+    char err[512], warn[4096];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fresh_dir();
+        write_file("Good.txt", "Abbott\nZed\n", 11);
+        write_file(bad[i].file, "Keane\nOrr\n", 10);
+        assert_int_equal(load(&d, err, sizeof err, warn, sizeof warn), -1);
+        if (!strstr(err, bad[i].why)) fail_msg("%s: got '%s'", bad[i].why, err);
+    }
+    fresh_dir(); /* what XML escapes is allowed: it is escaped where it goes */
+    write_file("A&B <i>\"'.txt", "Keane\nOrr\n", 10);
+    write_file("\xc3\x9c" "n" "\xc3\xaf" "c" "\xc3\xb8" "d" "\xc3\xa9 \xe2\x9c\x93.txt", "Abbott\nZed\n", 11);
+    write_file("12345678901234567890123456789012345678901234567.txt", "Abe\n", 4);
+    assert_int_equal(load(&d, err, sizeof err, warn, sizeof warn), 0);
+    assert_string_equal(d.classes[1], "A&B <i>\"'");
+    names_free(&d);
+    /* the TSV format: the same rules, with the line */
+    const char tsv[] = "# comment\nGood\tAbbott\nGood\tZed\nA,B\tKeane\n";
+    assert_int_equal(names_load_tsv(&d, tsv, sizeof tsv - 1, "t.tsv", NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "t.tsv:4: a language name must not hold a ','"));
+    const char tsv2[] = "Good\tAbbott\nBad\x01\tZed\n";
+    assert_int_equal(names_load_tsv(&d, tsv2, sizeof tsv2 - 1, "t.tsv", NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "t.tsv:2: a language name must not hold a control character"));
+}
+
+/* names_escape: printable UTF-8 kept, the rest as \xNN, a cut said out loud. */
+static void escaping(void **state)
+{
+    (void)state;
+    static const struct { const char *in, *out; } cases[] = {
+        {"Smith", "Smith"},
+        {"\xc5\x9alus\xc3\xa0rski", "\xc5\x9alus\xc3\xa0rski"},
+        {"\x1b[31mRed\x1b[0m", "\\x1b[31mRed\\x1b[0m"},
+        {"a\\b", "a\\\\b"},
+        {"tab\there\nnl", "tab\\x09here\\x0anl"},
+        {"bad\xff\xfe", "bad\\xff\\xfe"},
+        {"c1\xc2\x9b", "c1\\xc2\\x9b"},
+        {"del\x7f", "del\\x7f"},
+        {"", ""},
+    };
+    char out[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(names_escape(cases[i].in, out, sizeof out), cases[i].out);
+    char *big = malloc(100001);
+    memset(big, 'a', 100000);
+    big[100000] = 0;
+    names_escape(big, out, 64);
+    printf("  %s\n", out);
+    assert_true(strlen(out) < 64);
+    assert_non_null(strstr(out, "aaa...(100000 bytes)"));
+    memset(big, 0x1b, 100); /* a cut never splits an escape */
+    big[100] = 0;
+    names_escape(big, out, 64);
+    assert_non_null(strstr(out, "\\x1b...(100 bytes)"));
+    free(big);
+    names_escape("abc", out, 4); /* exactly fits: no mark */
+    assert_string_equal(out, "abc");
+}
+
+/* The SVG writers never let a byte through that XML cannot hold, even for labels the
+ * loader would refuse; xmllint parses the result when it is installed. */
+static void svg_hostile_labels(void **state)
+{
+    (void)state;
+    const char classes[5][NAMES_MAX_CLASS_NAME] = {"A&B<i>\"'", "Ctl\x01\x1b[1m", "Bad\xff\xc3", "Non\xef\xbf\xbe",
+                                                   "]]>\xce\x95"};
+    int conf[25];
+    for (int i = 0; i < 25; i++) conf[i] = i % 7;
+    char path[256], err[512], cmd[600];
+    fresh_dir();
+    snprintf(path, sizeof path, "%s/c.svg", dir);
+    assert_int_equal(names_plot_confusion(path, conf, 5, classes, "t<i>tle & \x02", err, sizeof err), 0);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    for (size_t i = 0; i < n;) {
+        size_t at = i;
+        long cp = names_utf8_decode(buf, n, &i);
+        if (cp < 0 || (names_is_control(cp) && cp != '\n')) fail_msg("byte %zu of the SVG: 0x%02x", at, (unsigned char)buf[at]);
+    }
+    assert_null(strstr(buf, "<i>"));
+    snprintf(path, sizeof path, "%s/l.svg", dir);
+    double x[2] = {1, 2}, y[2] = {3, 4};
+    assert_int_equal(names_plot_line(path, x, y, 2, "\x1b<b>", "x\xff", "y&", err, sizeof err), 0);
+    if (system("command -v xmllint >/dev/null 2>&1") == 0) {
+        snprintf(cmd, sizeof cmd, "xmllint --noout %s/c.svg %s/l.svg", dir, dir);
+        assert_int_equal(system(cmd), 0);
+        printf("  xmllint: both well-formed\n");
+    } else {
+        printf("  (xmllint is not installed: the bytes were checked, not the parse)\n");
+    }
+}
+
+/* A checkpoint's settings go through the flags' table: what the command line refuses,
+ * a checkpoint cannot hold; each refusal names the key. */
+static void settings_from_meta(void **state)
+{
+    (void)state;
+    options o = {.model = "gru", .optim = "adam", .schedule = "cosine", .pool = "mean", .hidden = 16, .layers = 2,
+                 .batch = 8, .epochs = 3, .lr = 0.002, .seed = 7, .threads = 2, .clip = 3, .dropout = 0.25,
+                 .letter_noise = 0.1, .distinct = 1};
+    char path[5000]; /* a data path longer than any fixed buffer the reader had */
+    memset(path, 'p', sizeof path - 1);
+    path[0] = '/';
+    path[sizeof path - 1] = 0;
+    o.data = path;
+    size_t need = names_settings_meta(&o, NULL, 0);
+    char *meta = malloc(need + 512), *store = NULL, err[512];
+    int k = snprintf(meta, 512, "model=gru\nhidden=16\nlayers=2\nbidirectional=0\npool=mean\n");
+    assert_int_equal(names_settings_meta(&o, meta + k, need + 1), need);
+    options back = {0};
+    assert_int_equal(names_settings_from_meta(&back, meta, NAMES_SETTINGS_ALL, &store, err, sizeof err), 0);
+    assert_string_equal(back.data, path);
+    assert_true(back.lr == o.lr && back.clip == 3 && back.letter_noise == 0.1 && back.seed == 7 && back.epochs == 3 &&
+                back.iters == 0 && back.distinct == 1 && back.threads == 2 && !strcmp(back.pool, "mean"));
+    free(store);
+    static const struct { const char *line, *why; } bad[] = {
+        {"batch=0", "its setting 'batch' expects a whole number from 1 to 65536, got '0'"},
+        {"batch=-1", "its setting 'batch' expects a whole number from 1 to 65536, got '-1'"},
+        {"batch=8x", "got '8x'"},
+        {"batch=99999999999999999999", "got '99999999999999999999'"},
+        {"epochs=-1", "its setting 'epochs' expects a whole number from 1 to 100000 (or 0: not used), got '-1'"},
+        {"lr=inf", "its setting 'lr' expects a number from 1e-12 to 1000, got 'inf'"},
+        {"model=\x1b[2J", "its setting 'model' must be seed, elman, gru or lstm, got '\\x1b[2J'"},
+        {"threads=0", "its setting 'threads' expects a whole number from 1 to 64, got '0'"},
+        {"distinct=yes", "its setting 'distinct' expects a whole number from 0 to 1, got 'yes'"},
+        {"layers=5", "its setting 'layers' expects a whole number from 1 to 4, got '5'"},
+        {"epochs=0", "its settings iters=0 and epochs=0: exactly one of them must be 0"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t klen = (size_t)(strchr(bad[i].line, '=') - bad[i].line);
+        char *edited = malloc(strlen(meta) + 64), *w = edited;
+        w += sprintf(w, "%s\n", bad[i].line); /* the first of a key is the one read */
+        strcpy(w, meta);
+        (void)klen;
+        options x = {0};
+        assert_int_equal(names_settings_from_meta(&x, edited, NAMES_SETTINGS_ALL, &store, err, sizeof err), -1);
+        free(store);
+        if (!strstr(err, bad[i].why)) fail_msg("%s: got '%s'", bad[i].line, err);
+        free(edited);
+    }
+    free(meta);
+    /* absent keys of older checkpoints take the values those runs had */
+    const char old[] = "model=seed\nhidden=8\ndata=\noptim=sgd\nlr=0.005\nmomentum=0\nweight_decay=0\nclip=0\n"
+                       "schedule=constant\ndropout=0\nbatch=1\niters=100\nepochs=0\nseed=1\n";
+    options x = {0};
+    assert_int_equal(names_settings_from_meta(&x, old, NAMES_SETTINGS_ALL, &store, err, sizeof err), 0);
+    assert_true(x.layers == 1 && x.threads == 1 && !x.distinct && x.letter_noise == 0 && !strcmp(x.pool, "last") &&
+                x.data == NULL);
+    free(store);
+}
+
+/* The meta text of a model with 64 languages of 47 bytes and a prior shift is written
+ * whole, however long, and reads back. */
+static void model_meta_not_cut(void **state)
+{
+    (void)state;
+    char classes[NAMES_MAX_CLASSES][NAMES_MAX_CLASS_NAME];
+    for (int c = 0; c < NAMES_MAX_CLASSES; c++) snprintf(classes[c], sizeof classes[c], "%02d%045d", c, 0);
+    ag_rng r;
+    ag_rng_seed(&r, 1);
+    names_model m, back;
+    assert_int_equal(names_model_init(&m, NAMES_GRU, 4, 1, 0, NAMES_MAX_CLASSES, (const char(*)[NAMES_MAX_CLASS_NAME])classes,
+                                      &r), 0);
+    for (int c = 0; c < NAMES_MAX_CLASSES; c++) m.prior_shift[c] = -1.0 / (c + 3);
+    size_t need = names_model_meta(&m, NULL, 0);
+    printf("  %zu bytes of meta text\n", need);
+    assert_true(need > 4096);
+    char *meta = malloc(need + 1), err[512];
+    assert_int_equal(names_model_meta(&m, meta, need + 1), need);
+    assert_int_equal(strlen(meta), need);
+    assert_int_equal(names_model_from_meta(&back, meta, err, sizeof err), 0);
+    assert_int_equal(back.n_classes, NAMES_MAX_CLASSES);
+    for (int c = 0; c < NAMES_MAX_CLASSES; c++) {
+        assert_string_equal(back.classes[c], classes[c]);
+        assert_true(back.prior_shift[c] == m.prior_shift[c]);
+    }
+    names_model_free(&back);
+    char small[100]; /* a short buffer is never overrun, and says what it needs */
+    assert_int_equal(names_model_meta(&m, small, sizeof small), need);
+    free(meta);
+    names_model_free(&m);
+}
+
+/* The training state's keys are each checked and named. */
+static void train_state_keys(void **state)
+{
+    (void)state;
+    names_train_state st, back;
+    names_train_state_init(&st, 5);
+    st.names_seen = 123;
+    st.pos = -1;
+    char meta[512], err[256];
+    assert_true(names_train_state_meta(&st, meta, sizeof meta) < sizeof meta);
+    assert_int_equal(names_train_state_parse(&back, meta, err, sizeof err), 0);
+    assert_int_equal(memcmp(&st, &back, sizeof st), 0);
+    strcat(meta, "x=1\n");
+    char *at = strstr(meta, "state.steps=");
+    memcpy(at, "state.stepz=", 12);
+    assert_int_equal(names_train_state_parse(&back, meta, err, sizeof err), -1);
+    assert_string_equal(err, "its training state 'state.steps' is missing");
+    memcpy(at, "state.steps=-", 13);
+    assert_int_equal(names_train_state_parse(&back, meta, err, sizeof err), -1);
+    assert_non_null(strstr(err, "'state.steps' is not a whole number from 0 up"));
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && access(argv[1], R_OK) == 0) full_data = argv[1];
@@ -493,6 +750,13 @@ int main(int argc, char **argv)
         cmocka_unit_test(nonfinite_is_named),
         cmocka_unit_test(threads_sum_to_the_batch_gradient),
         cmocka_unit_test(threads_are_deterministic),
+        cmocka_unit_test(special_files_refused),
+        cmocka_unit_test(language_names),
+        cmocka_unit_test(escaping),
+        cmocka_unit_test(svg_hostile_labels),
+        cmocka_unit_test(settings_from_meta),
+        cmocka_unit_test(model_meta_not_cut),
+        cmocka_unit_test(train_state_keys),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -1,5 +1,6 @@
-/* test_nn.c -- the nn modules in float: registry, initialisation, optimizers against
- * hand-worked numbers, clipping, and padding that never changes a result. */
+/* test_nn.c -- the nn modules in float: initialisation, optimizers against hand-worked
+ * numbers, clipping, and padding that never changes a result (the registry is in
+ * test_nn_params.c). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,36 +12,6 @@
 
 #include "counting_alloc.h"
 #include "nn.h"
-
-static void registry(void **state)
-{
-    (void)state;
-    nn_params ps;
-    nn_params_init(&ps);
-    ag_tensor *w = nn_params_new(&ps, "enc.", "weight", 2, (int[]){3, 2});
-    assert_non_null(w);
-    assert_string_equal(w->name, "enc.weight");
-    assert_null(nn_params_new(&ps, "enc.", "weight", 1, (int[]){2})); /* taken */
-    assert_null(nn_params_new(&ps, "", "bad", 2, (int[]){3, 0}));     /* bad shape */
-    char longname[100];
-    memset(longname, 'a', 99);
-    longname[99] = 0;
-    assert_null(nn_params_new(&ps, "", longname, 1, (int[]){1}));      /* name too long */
-    assert_ptr_equal(nn_params_get(&ps, "enc.weight"), w);
-    assert_null(nn_params_get(&ps, "enc.bias"));
-    for (int i = 1; i < NN_MAX_PARAMS; i++) {
-        char name[16];
-        snprintf(name, sizeof name, "p%d", i);
-        assert_non_null(nn_params_new(&ps, "", name, 1, (int[]){2}));
-    }
-    assert_null(nn_params_new(&ps, "", "one_too_many", 1, (int[]){1}));
-    assert_int_equal(nn_params_numel(&ps), 6 + 2 * (NN_MAX_PARAMS - 1));
-    w->grad[0] = 3;
-    nn_params_zero_grad(&ps);
-    assert_true(w->grad[0] == 0);
-    nn_params_free(&ps);
-    assert_int_equal(ps.n, 0);
-}
 
 /* torch.nn.Linear: weight and bias uniform in +-1/sqrt(in). With in = 100 the bound is
  * 0.1; 2000 draws should come within 1% of both ends of the range. */
@@ -217,9 +188,12 @@ static void padding_case(int kind)
     for (int n = 0; n < PN; n++)
         for (int j = 0; j < width; j++) assert_true(out->data[n * width + j] == single_out[n][j]);
     assert_int_equal(ag_backward(t, ag_sum(t, out)), AG_OK);
-    double worst = 0;
+    double worst = 0; /* by comparison: a running fmax() stops GCC 12 for aarch64 (see name_gen's main.c) */
     for (int p = 0, k = 0; p < m.ps.n; p++)
-        for (int i = 0; i < m.ps.p[p]->size; i++, k++) worst = fmax(worst, fabs(m.ps.p[p]->grad[i] - single_grad[k]));
+        for (int i = 0; i < m.ps.p[p]->size; i++, k++) {
+            double d = fabs(m.ps.p[p]->grad[i] - single_grad[k]);
+            if (d > worst) worst = d;
+        }
     printf("  kind %d: outputs identical, worst gradient difference %.3g\n", kind, worst);
     assert_true(worst <= 1e-5);
     ag_tape_free(t);
@@ -401,7 +375,6 @@ static void training_step_allocation_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(registry),
         cmocka_unit_test(linear_init),
         cmocka_unit_test(sgd_momentum_weight_decay),
         cmocka_unit_test(adam),

@@ -1,5 +1,6 @@
 /* test_tape.c -- the tape itself: accumulation, a recurrence worked by hand, no-grad
  * mode, reset, the allocation-free training step and failing allocations. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -195,6 +196,217 @@ static void each_allocation_can_fail(void **state)
     ag_set_allocator(NULL);
 }
 
+/* ---- stale tensors, detach, state across resets ---- */
+
+/* A tape tensor from before the last reset is refused by every op and by backward,
+ * with a message that says what happened and what to do instead; so is one made on
+ * another tape. Caller-owned tensors (parameters, buffers) are never stale. */
+static void stale_tensor_is_refused(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new(), *other = ag_tape_new();
+    ag_tensor *W = ag_param_new(1, (int[]){3}, "W");
+    ag_tensor *old = ag_mul(t, ag_ones(t, 1, (int[]){3}), W);
+    assert_non_null(old);
+    ag_tape_reset(t);
+    assert_null(ag_tanh(t, old));
+    assert_int_equal(ag_tape_status(t), AG_ESTATE);
+    assert_non_null(strstr(ag_tape_error(t), "tanh: input 0 is a tape tensor made before the tape's last reset"));
+    assert_non_null(strstr(ag_tape_error(t), "ag_detach_into"));
+    ag_tape_reset(t);
+    /* the second input of a binary op, and a list input of cat */
+    assert_null(ag_add(t, W, old));
+    assert_non_null(strstr(ag_tape_error(t), "add: input 1 is a tape tensor made before"));
+    ag_tape_reset(t);
+    ag_tensor *xs[2] = {ag_ones(t, 1, (int[]){3}), old};
+    assert_null(ag_cat(t, xs, 2, 0));
+    assert_non_null(strstr(ag_tape_error(t), "cat: input 1"));
+    ag_tape_reset(t);
+    assert_int_equal(ag_backward(t, ag_sum(t, W)), AG_OK); /* a parameter is never stale */
+    ag_tape_reset(t);
+    /* backward from a stale loss */
+    ag_tensor *loss = ag_sum(t, ag_mul(t, W, W));
+    ag_tape_reset(t);
+    assert_int_equal(ag_backward(t, loss), AG_ESTATE);
+    assert_non_null(strstr(ag_tape_error(t), "backward: input 0 is a tape tensor made before"));
+    /* a tensor of another tape */
+    ag_tape_reset(t);
+    ag_tensor *foreign = ag_ones(other, 1, (int[]){3});
+    assert_null(ag_mul(t, foreign, W));
+    assert_int_equal(ag_tape_status(t), AG_ESTATE);
+    assert_non_null(strstr(ag_tape_error(t), "or on another tape"));
+    ag_param_free(W);
+    ag_tape_free(t);
+    ag_tape_free(other);
+}
+
+/* y = detach(W*W) * W: the detached factor is a constant, so dy/dW = W^2 (= 9 at 3),
+ * not 3 W^2 (27). Small integers: exact. */
+static void detach_stops_the_gradient(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *W = ag_param_new(1, (int[]){1}, "W");
+    W->data[0] = 3;
+    ag_tensor *c = ag_detach(t, ag_mul(t, W, W));
+    assert_non_null(c);
+    assert_false(c->requires_grad);
+    assert_null(c->grad_fn);
+    assert_true(c->data[0] == 9);
+    assert_int_equal(ag_backward(t, ag_sum(t, ag_mul(t, c, W))), AG_OK);
+    assert_true(W->grad[0] == 9);
+    ag_param_free(W);
+    ag_tape_free(t);
+}
+
+/* h_t = tanh(w h_{t-1} + x_t) over 6 steps, run in one piece and in three chunks of 2
+ * with the state carried by ag_detach_into: the forward values agree exactly (the same
+ * float operations in the same order), and each chunk's gradient reaches back only to
+ * its own first step (w's gradient of chunk 3 is that of a 2-step run from h_4). */
+static void detach_into_carries_state_across_resets(void **state)
+{
+    (void)state;
+    static const ag_float xs[6] = {0.5f, -1, 0.25f, 2, -0.5f, 1};
+    ag_tape *t = ag_tape_new();
+    ag_tensor *w = ag_param_new(1, (int[]){1}, "w");
+    w->data[0] = 0.7f;
+    ag_tensor *h = ag_zeros(t, 1, (int[]){1});
+    for (int s = 0; s < 6; s++) h = ag_tanh(t, ag_add(t, ag_mul(t, w, h), ag_full(t, 1, (int[]){1}, xs[s])));
+    ag_float whole = h->data[0];
+
+    ag_tensor *keep = ag_buffer_new(1, (int[]){1}, "h");
+    assert_non_null(keep);
+    assert_false(keep->requires_grad);
+    assert_null(keep->grad);
+    ag_float h4 = 0;
+    for (int chunk = 0; chunk < 3; chunk++) {
+        ag_tape_reset(t);
+        ag_zero_grad(w);
+        if (chunk == 2) h4 = keep->data[0];
+        h = keep;
+        for (int s = 2 * chunk; s < 2 * chunk + 2; s++)
+            h = ag_tanh(t, ag_add(t, ag_mul(t, w, h), ag_full(t, 1, (int[]){1}, xs[s])));
+        assert_int_equal(ag_backward(t, ag_sum(t, h)), AG_OK);
+        assert_int_equal(ag_detach_into(t, keep, h), AG_OK);
+    }
+    assert_true(keep->data[0] == whole);
+    /* chunk 3 by hand: a = w h4 + x4, b = tanh a, c = w b + x5, h6 = tanh c
+     *   dh6/dw = (1 - h6^2) (b + w (1 - b^2) h4)   (double; float gradient to ~1e-6) */
+    double wv = w->data[0], b = tanh(wv * h4 + xs[4]), h6 = tanh(wv * b + xs[5]);
+    double want = (1 - h6 * h6) * (b + wv * (1 - b * b) * h4);
+    assert_true(fabs(w->grad[0] - want) < 1e-5); /* float rounding of four tanh steps */
+
+    /* errors: a tape tensor as destination, and a shape that differs */
+    ag_tape_reset(t);
+    ag_tensor *y = ag_ones(t, 1, (int[]){1});
+    assert_int_equal(ag_detach_into(t, y, keep), AG_EARG);
+    assert_non_null(strstr(ag_tape_error(t), "detach_into: the destination must be a caller-owned tensor"));
+    ag_tape_reset(t);
+    assert_int_equal(ag_detach_into(t, keep, ag_ones(t, 1, (int[]){2})), AG_ESHAPE);
+    assert_non_null(strstr(ag_tape_error(t), "detach_into: the destination is (1) but the source is (2)"));
+    ag_buffer_free(keep);
+    ag_buffer_free(NULL);
+    ag_param_free(w);
+    ag_tape_free(t);
+}
+
+/* ---- user-written ops: what ag_op_record checks, and the end-of-pass hook ---- */
+
+static ag_status twice_backward(ag_tape *t, const ag_node *n)
+{
+    ag_tensor *x = ag_node_in(n, 0);
+    ag_float *dx = ag_grad(t, x);
+    for (int i = 0; dx && i < x->size; i++) dx[i] += 2 * ag_node_out(n)->grad[i];
+    return ag_tape_status(t);
+}
+
+static const ag_op twice_op = {"twice", twice_backward};
+static const ag_op no_backward_op = {"broken", NULL};
+
+static void op_record_checks_its_arguments(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *W = ag_param_new(1, (int[]){2}, "W");
+    ag_tensor *y = ag_op_output(t, &twice_op, 1, (int[]){2});
+    assert_null(ag_op_record(t, &no_backward_op, y, &W, 1, 0));
+    assert_int_equal(ag_tape_status(t), AG_EARG);
+    assert_non_null(strstr(ag_tape_error(t), "broken: ag_op_record needs a descriptor with a name and a backward"));
+    ag_tape_reset(t);
+    assert_null(ag_op_record(t, &twice_op, W, &W, 1, 0)); /* the output must be a tape tensor */
+    assert_non_null(strstr(ag_tape_error(t), "twice: the output to record must be made on this tape"));
+    ag_tape_reset(t);
+    assert_null(ag_op_output(t, &twice_op, 1, (int[]){0}));
+    assert_non_null(strstr(ag_tape_error(t), "twice: shape has a dim < 1"));
+    ag_tape_reset(t);
+    /* ag_backward_at_end outside a backward pass */
+    assert_null(ag_backward_at_end(t, NULL));
+    assert_int_equal(ag_tape_status(t), AG_ESTATE);
+    ag_tape_reset(t);
+    /* and a good one: recorded, reached by backward, saved bytes zeroed */
+    y = ag_op_output(t, &twice_op, 1, (int[]){2});
+    for (int i = 0; i < 2; i++) y->data[i] = 2 * W->data[i];
+    ag_node *n = ag_op_record(t, &twice_op, y, &W, 1, 24);
+    assert_non_null(n);
+    assert_ptr_equal(ag_node_op(n), &twice_op);
+    assert_int_equal(ag_node_n_in(n), 1);
+    assert_ptr_equal(ag_node_in(n, 0), W);
+    assert_null(ag_node_in(n, 1));
+    assert_ptr_equal(ag_node_out(n), y);
+    const unsigned char *saved = ag_node_saved(n);
+    for (int i = 0; i < 24; i++) assert_int_equal(saved[i], 0);
+    assert_int_equal(ag_backward(t, ag_sum(t, y)), AG_OK);
+    assert_true(W->grad[0] == 2 && W->grad[1] == 2);
+    ag_param_free(W);
+    ag_tape_free(t);
+}
+
+/* An op that files its nodes for the end of the pass: the hook runs once per pass,
+ * after every backward, and its slot starts empty each pass. */
+static int flushes, flushed_nodes;
+
+static ag_status count_flush(ag_tape *t, void *slot)
+{
+    (void)t;
+    flushes++;
+    for (const ag_node *n = slot; n; n = *(const ag_node **)ag_node_saved(n)) flushed_nodes++;
+    return AG_OK;
+}
+
+static ag_status late_backward(ag_tape *t, const ag_node *n)
+{
+    void **slot = ag_backward_at_end(t, count_flush);
+    if (!slot) return ag_tape_status(t);
+    *(const void **)ag_node_saved(n) = *slot; /* saved: the next node in the list */
+    *slot = (void *)n;
+    return AG_OK;
+}
+
+static const ag_op late_op = {"late", late_backward};
+
+static void at_end_runs_once_per_pass(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *W = ag_param_new(1, (int[]){1}, "W");
+    ag_tensor *sum = NULL;
+    for (int k = 0; k < 3; k++) {
+        ag_tensor *y = ag_op_output(t, &late_op, 1, (int[]){1});
+        y->data[0] = W->data[0];
+        ag_op_record(t, &late_op, y, &W, 1, sizeof(void *));
+        sum = sum ? ag_add(t, sum, y) : y;
+    }
+    flushes = flushed_nodes = 0;
+    assert_int_equal(ag_backward(t, ag_sum(t, sum)), AG_OK);
+    assert_int_equal(flushes, 1);
+    assert_int_equal(flushed_nodes, 3);
+    assert_int_equal(ag_backward(t, ag_sum(t, sum)), AG_OK); /* a second pass starts empty */
+    assert_int_equal(flushes, 2);
+    assert_int_equal(flushed_nodes, 6);
+    ag_param_free(W);
+    ag_tape_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,6 +416,11 @@ int main(void)
         cmocka_unit_test(reset_releases_and_reuses),
         cmocka_unit_test(step_after_warmup_allocates_nothing),
         cmocka_unit_test(each_allocation_can_fail),
+        cmocka_unit_test(stale_tensor_is_refused),
+        cmocka_unit_test(detach_stops_the_gradient),
+        cmocka_unit_test(detach_into_carries_state_across_resets),
+        cmocka_unit_test(op_record_checks_its_arguments),
+        cmocka_unit_test(at_end_runs_once_per_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

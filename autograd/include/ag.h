@@ -48,6 +48,22 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- version ------------------------------------------------------------------ */
+
+/* The version of this header; ag_version() gives the library's, so a program can
+ * check that the two agree. CMakeLists.txt reads the numbers from here. */
+#define AG_VERSION_MAJOR 0
+#define AG_VERSION_MINOR 2
+#define AG_VERSION_PATCH 0
+#define AG_VERSION_STRING "0.2.0"
+
+/* "MAJOR.MINOR.PATCH" of the library linked in. */
+const char *ag_version(void);
+
 #ifdef AG_DOUBLE
 typedef double ag_float;
 #else
@@ -107,7 +123,7 @@ int ag_rng_below(ag_rng *r, int n);     /* uniform integer in [0, n); 0 when n <
 
 /* ---- tensors ---------------------------------------------------------------- */
 
-struct ag_node; /* a tape entry; opaque */
+typedef struct ag_node ag_node; /* a tape entry: an op, its inputs and output */
 
 typedef struct ag_tensor {
     int rank;                 /* 0 .. AG_MAX_RANK; rank 0 is a scalar of size 1 */
@@ -116,8 +132,11 @@ typedef struct ag_tensor {
     ag_float *data;           /* size values, row-major */
     ag_float *grad;           /* size values, or NULL when nothing flows here */
     int requires_grad;        /* a leaf that wants a gradient, or an op result on one */
-    const char *name;         /* a parameter's name; NULL for tape tensors */
-    struct ag_node *grad_fn;  /* the node that made it; NULL for leaves and constants */
+    const char *name;         /* a parameter's or buffer's name; NULL for tape tensors */
+    ag_node *grad_fn;         /* the node that made it; NULL for leaves and constants */
+    uint64_t stamp;           /* tape tensors: the tape generation they belong to (ops
+                                 refuse one from before the last reset); 0 for
+                                 caller-owned tensors */
 } ag_tensor;
 
 /* A parameter (leaf) of the given shape, zero-filled, with a zeroed gradient.
@@ -126,6 +145,14 @@ typedef struct ag_tensor {
  * (rank 0..AG_MAX_RANK, each dim >= 1, size < 2^31) or memory runs out. */
 ag_tensor *ag_param_new(int rank, const int *shape, const char *name);
 void ag_param_free(ag_tensor *p); /* NULL is a no-op */
+
+/* A caller-owned tensor without a gradient (torch's "buffer"): zero-filled, survives
+ * tape resets, usable as an op input on any tape (it is a constant there). It holds
+ * state carried from one tape to the next, e.g. an RNN's hidden state between chunks
+ * of truncated backpropagation (ag_detach_into fills it). NULL on a bad shape or when
+ * memory runs out. Free with ag_buffer_free (NULL is a no-op). */
+ag_tensor *ag_buffer_new(int rank, const int *shape, const char *name);
+void ag_buffer_free(ag_tensor *b);
 
 /* Sets p->grad to zeros. */
 void ag_zero_grad(ag_tensor *p);
@@ -219,6 +246,26 @@ ag_tensor *ag_randn(ag_tape *t, ag_rng *r, int rank, const int *shape, double me
  * zeros (padding). Any other index outside [0, classes) is AG_EINDEX. */
 ag_tensor *ag_one_hot(ag_tape *t, const int *idx, int n, int classes);
 
+/* A tape tensor with x's values and no gradient (torch's x.detach()): what is computed
+ * from it does not reach x's inputs in backward. */
+ag_tensor *ag_detach(ag_tape *t, ag_tensor *x);
+
+/* Copies src's values into dst, a caller-owned tensor of the same shape (ag_buffer_new),
+ * so they outlive the next ag_tape_reset without a gradient path back. The way to
+ * carry a hidden state across resets (truncated BPTT, docs/guide.md):
+ *
+ *     ag_tensor *h_keep = ag_buffer_new(2, (int[]){1, H}, "h");   // zeros at first
+ *     for each chunk:
+ *         ag_tape_reset(t);
+ *         ag_tensor *h = h_keep;                 // an input: no gradient flows back
+ *         for each step: h = ag_tanh(t, ...h...);
+ *         ... loss, ag_backward, optimizer step ...
+ *         ag_detach_into(t, h_keep, h);          // the state for the next chunk
+ *
+ * Returns AG_OK, or AG_EARG/AG_ESHAPE (set on the tape) for a dst that is not
+ * caller-owned or a shape that differs. */
+ag_status ag_detach_into(ag_tape *t, ag_tensor *dst, ag_tensor *src);
+
 /* ---- ops ---------------------------------------------------------------------------
  * PyTorch semantics. A dim may be negative (-1 is the last). Every op returns a new
  * tape tensor, or NULL with the tape's error set. */
@@ -278,6 +325,164 @@ ag_tensor *ag_index_select(ag_tape *t, ag_tensor *x, int dim, const int *index, 
 /* Same data, new shape of the same size; one dim may be -1 (inferred). */
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int rank, const int *shape);
 
+/* Elementwise, same shape out, as torch. sqrt and pow of x < 0 give NaN as in C;
+ * d/dx is sqrt: 1/(2 sqrt x), pow: p x^(p-1) (0 everywhere when p == 0, as torch),
+ * abs: sign(x), 0 at 0 (as torch). */
+ag_tensor *ag_sqrt(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_pow(ag_tape *t, ag_tensor *x, ag_float p); /* x^p, scalar exponent */
+ag_tensor *ag_abs(ag_tape *t, ag_tensor *x);
+
+/* min(max(x, min), max) elementwise; pass -INFINITY / INFINITY for no lower / upper
+ * bound. The gradient passes where min <= x <= max, bounds included (as torch); with
+ * min > max every value is max and nothing passes. A NaN bound is AG_EARG. */
+ag_tensor *ag_clamp(ag_tape *t, ag_tensor *x, ag_float min, ag_float max);
+
+/* softmax(x) along dim: exp(x - max) / sum, stable for any finite input. Same shape. */
+ag_tensor *ag_softmax(ag_tape *t, ag_tensor *x, int dim);
+
+/* Largest (smallest) value along dim, which is removed (kept as 1 with keepdim):
+ * x (N, C), dim 1 -> (N). The gradient goes to the chosen element only. Ties go to
+ * the first index, as torch 1.13 on the CPU; a NaN wins (propagates). indices, when
+ * not NULL, receives the chosen index of each output element (output->size ints,
+ * i.e. outer * inner, row-major as the output). */
+ag_tensor *ag_max_dim(ag_tape *t, ag_tensor *x, int dim, int keepdim, int *indices);
+ag_tensor *ag_min_dim(ag_tape *t, ag_tensor *x, int dim, int keepdim, int *indices);
+
+/* The index of the largest value along dim (first on ties), as the values of a tape
+ * tensor without gradient, shaped as ag_max_dim's result; for int indices, pass an
+ * indices buffer to ag_max_dim. AG_EARG for a dim longer than 2^24 (not exact in float). */
+ag_tensor *ag_argmax(ag_tape *t, ag_tensor *x, int dim, int keepdim);
+
+/* Dims reordered: out.shape[i] = x.shape[dims[i]]; dims holds each of 0..rank-1 once
+ * (negative allowed). x (B, T, D), dims {1, 0, 2} -> (T, B, D). Values are copied. */
+ag_tensor *ag_permute(ag_tape *t, ag_tensor *x, const int *dims);
+
+/* Dims dim0 and dim1 swapped: x (N, K), 0, 1 -> (K, N). Values are copied. */
+ag_tensor *ag_transpose(ag_tape *t, ag_tensor *x, int dim0, int dim1);
+
+/* a: (B, N, K)  b: (B, K, M)  -> (B, N, M), a matmul per batch entry (torch.bmm). */
+ag_tensor *ag_bmm(ag_tape *t, ag_tensor *a, ag_tensor *b);
+
+/* n >= 1 tensors of one shape joined along a new dim (0 .. rank, negative counts from
+ * rank + 1): n x (N, D), dim 1 -> (N, n, D). The result's rank must be <= AG_MAX_RANK. */
+ag_tensor *ag_stack(ag_tape *t, ag_tensor *const *xs, int n, int dim);
+
+/* Rows idx[0..n-1] of W (V, D) -> (n, D), as torch.nn.functional.embedding; an index
+ * may repeat (its gradients add up). Rows equal to padding_idx get no gradient; -1
+ * means none (unlike torch, other negative values are AG_EARG, not counted from the
+ * end). Each index must be in [0, V); idx is copied. */
+ag_tensor *ag_embedding(ag_tape *t, ag_tensor *W, const int *idx, int n, int padding_idx);
+
+/* Options of ag_cross_entropy; NULL means ag_cross_entropy_default. */
+typedef struct {
+    ag_reduction reduction; /* AG_MEAN: divided by the number of targets not ignored */
+    int ignore_index;       /* a target equal to it adds nothing (torch's default -100) */
+    double label_smoothing; /* eps in [0, 1]: the target becomes (1 - eps) one-hot + eps / C */
+} ag_cross_entropy_options;
+
+extern const ag_cross_entropy_options ag_cross_entropy_default; /* {AG_MEAN, -100, 0} */
+
+/* logits: (N, C), targets: N class indices in [0, C) or ignore_index -> () as
+ * torch.nn.functional.cross_entropy: sum over rows not ignored of
+ * (1 - eps) (-logp[n, t_n]) + eps / C sum_c (-logp[n, c]), logp = log_softmax(logits, 1);
+ * / (rows not ignored) for AG_MEAN (NaN when every row is ignored, as torch).
+ * targets is copied. */
+ag_tensor *ag_cross_entropy(ag_tape *t, ag_tensor *logits, const int *targets,
+                            const ag_cross_entropy_options *o);
+
+/* input, target: the same shape -> () = sum (input - target)^2, / size for AG_MEAN.
+ * Both may require gradients. */
+ag_tensor *ag_mse_loss(ag_tape *t, ag_tensor *input, ag_tensor *target, ag_reduction red);
+
+/* logits x, targets y: the same shape, y in [0, 1] -> () = sum of
+ * max(x, 0) - x y + log1p(exp(-|x|)) (torch's binary_cross_entropy_with_logits, finite
+ * for any finite x), / size for AG_MEAN. Both may require gradients. */
+ag_tensor *ag_bce_with_logits(ag_tape *t, ag_tensor *logits, ag_tensor *targets, ag_reduction red);
+
+/* ---- sampling ------------------------------------------------------------------------ */
+
+/* Draws an index in [0, n) from v: logits when is_logits (probabilities softmax(v / T)),
+ * otherwise probabilities or weights >= 0, not necessarily summing to 1 (probabilities
+ * p^(1/T), renormalised). T = temperature > 0: below 1 sharpens, above 1 flattens.
+ * Uses exactly one ag_rng_uniform(r). Returns -1, drawing nothing, for bad arguments:
+ * v or r NULL, n < 1, T not finite and > 0, a NaN or +inf entry, a negative or infinite
+ * probability, or no entry with positive weight (all -inf logits, all-zero weights). */
+int ag_sample_categorical(const ag_float *v, int n, int is_logits, double temperature, ag_rng *r);
+
+/* ---- your own ops ----------------------------------------------------------------------
+ * An op is a forward function and a descriptor: the op's name (for error messages and
+ * ag_dot) and its backward. Every built-in op is written this way (autograd/ag_ops_*.c),
+ * and an op written in user code is recorded, reached by ag_backward, checked by
+ * ag_gradcheck and drawn by ag_dot exactly like them. docs/guide.md builds softplus:
+ *
+ *     static ag_status softplus_backward(ag_tape *t, const ag_node *n)
+ *     {
+ *         ag_tensor *x = ag_node_in(n, 0), *y = ag_node_out(n);
+ *         ag_float *dx = ag_grad(t, x);           // NULL: x needs no gradient
+ *         for (int i = 0; dx && i < x->size; i++)
+ *             dx[i] += y->grad[i] / (1 + expf(-x->data[i]));
+ *         return ag_tape_status(t);
+ *     }
+ *     static const ag_op softplus_op = {"softplus", softplus_backward};
+ *
+ *     ag_tensor *softplus(ag_tape *t, ag_tensor *x)
+ *     {
+ *         if (!ag_op_inputs(t, &softplus_op, &x, 1)) return NULL;
+ *         ag_tensor *y = ag_op_output(t, &softplus_op, x->rank, x->shape);
+ *         if (!y) return NULL;
+ *         for (int i = 0; i < x->size; i++) y->data[i] = log1pf(expf(x->data[i]));
+ *         ag_op_record(t, &softplus_op, y, &x, 1, 0);
+ *         return ag_tape_status(t) == AG_OK ? y : NULL;
+ *     }
+ */
+
+/* The backward of a node: adds (+=) the output gradient ag_node_out(n)->grad, pushed
+ * back through the op, into ag_grad(t, input) of each input that requires one.
+ * Returns AG_OK, or an error (set it with ag_tape_fail to give a message). */
+typedef ag_status (*ag_backward_fn)(ag_tape *t, const ag_node *n);
+
+typedef struct ag_op {
+    const char *name;          /* "softplus": error messages and graph dumps */
+    ag_backward_fn backward;
+} ag_op;
+
+/* 1 when each of xs[0..n-1] can be read by op: non-NULL, and either caller-owned or
+ * made on this tape since its last reset. Otherwise 0, with the tape's error set
+ * (naming op and the input), or quietly when the tape already holds an error. */
+int ag_op_inputs(ag_tape *t, const ag_op *op, ag_tensor *const *xs, int n);
+
+/* A new tape tensor of the given shape for op's result; its values are not set.
+ * NULL (error set, naming op) on a bad shape or when memory runs out. */
+ag_tensor *ag_op_output(ag_tape *t, const ag_op *op, int rank, const int *shape);
+
+/* Records that op made `out` from in[0..n_in-1], when recording is on and some input
+ * requires a gradient; `saved` bytes of zeroed arena memory come with the node for
+ * what the backward needs besides inputs and output (ag_node_saved). Returns the node,
+ * or NULL when nothing was recorded -- because no gradient is wanted (status AG_OK)
+ * or on an error (status set). in[] is copied; the op must outlive the tape's use. */
+ag_node *ag_op_record(ag_tape *t, const ag_op *op, ag_tensor *out, ag_tensor *const *in, int n_in,
+                      size_t saved);
+
+/* What a backward reads of its node. ag_node_in gives NULL for i out of range. */
+const ag_op *ag_node_op(const ag_node *n);
+int ag_node_n_in(const ag_node *n);
+ag_tensor *ag_node_in(const ag_node *n, int i);
+ag_tensor *ag_node_out(const ag_node *n);
+void *ag_node_saved(const ag_node *n);
+
+/* x's gradient buffer, zeroed when first asked for in a pass (parameters keep theirs),
+ * or NULL when x requires no gradient (and, with AG_ENOMEM set, when memory runs out). */
+ag_float *ag_grad(ag_tape *t, ag_tensor *x);
+
+/* Work for the end of a backward pass. A backward may ask the tape to call fn(t, slot)
+ * once after every node's backward has run; the returned slot (NULL at the start of
+ * each pass, one per fn) is where the op keeps what fn needs, e.g. a list of its nodes
+ * whose work is cheaper done together (linear stacks the weight gradients of a
+ * recurrence into one product this way). Only a backward may call it; NULL (error
+ * set) otherwise or when memory runs out. */
+typedef ag_status (*ag_end_fn)(ag_tape *t, void *slot);
+void **ag_backward_at_end(ag_tape *t, ag_end_fn fn);
+
 /* ---- graph dumps --------------------------------------------------------------------- */
 
 typedef struct {
@@ -325,5 +530,9 @@ ag_status ag_gradcheck(ag_tape *tape, ag_fn fn, void *ud, ag_tensor *const *para
 
 /* One line: "gradcheck: 120 elements, max abs 3e-9, max rel 1e-9 at W[17] ...". */
 void ag_gradcheck_print(FILE *f, const ag_gradcheck_result *res, ag_tensor *const *params);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* AG_H */

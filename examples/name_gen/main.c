@@ -269,13 +269,17 @@ static void generate_one(gen_model *m, ag_tape *t, int lang_id, char first, doub
     out[n++] = first;
     while (n < MAX_GEN) {
         ag_tensor *logp = step(t, m, lang, letter, &h, NULL);
-        int next = 0;
-        if (temperature <= 0) {
-            for (int k = 1; k < N_OUT; k++)
-                if (logp->data[k] > logp->data[next]) next = k;
-        } else { /* p_k proportional to exp(logp_k / T) */
-            double w[N_OUT], total = 0, mx = -INFINITY;
-            for (int k = 0; k < N_OUT; k++) mx = fmax(mx, logp->data[k] / temperature);
+        /* The most likely letter: greedy's choice, and the shift that keeps the exps
+         * below in range. (Found by comparison, not as a running fmax() over k: that
+         * loop stops GCC 12 for aarch64 at -O3 with an internal compiler error "in
+         * vect_transform_reduction, at tree-vect-loop.cc:7457", its vectoriser failing
+         * on an fmax reduction.) */
+        int best = 0, next;
+        for (int k = 1; k < N_OUT; k++)
+            if (logp->data[k] > logp->data[best]) best = k;
+        if (temperature <= 0) next = best;
+        else { /* p_k proportional to exp(logp_k / T) */
+            double w[N_OUT], total = 0, mx = logp->data[best] / temperature;
             for (int k = 0; k < N_OUT; k++) total += w[k] = exp(logp->data[k] / temperature - mx);
             double u = ag_rng_uniform(rng) * total;
             for (next = 0; next < N_OUT - 1 && (u -= w[next]) > 0; next++) {}

@@ -2,11 +2,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "names_data.h"
 #include "nn.h"
@@ -38,7 +40,8 @@ static void warn_line(builder *b, long line, const char *fmt, ...)
     b->warnings++;
     b->source_warnings++;
     if (!b->warn || b->source_warnings > WARN_PER_SOURCE) return;
-    fprintf(b->warn, "warning: %s:%ld: ", b->source, line);
+    char src[512];
+    fprintf(b->warn, "warning: %s:%ld: ", names_escape(b->source, src, sizeof src), line);
     va_list ap;
     va_start(ap, fmt);
     vfprintf(b->warn, fmt, ap);
@@ -48,8 +51,10 @@ static void warn_line(builder *b, long line, const char *fmt, ...)
 
 static void end_source(builder *b)
 {
+    char src[512];
     if (b->warn && b->source_warnings > WARN_PER_SOURCE)
-        fprintf(b->warn, "warning: %s: %ld more lines skipped\n", b->source, b->source_warnings - WARN_PER_SOURCE);
+        fprintf(b->warn, "warning: %s: %ld more lines skipped\n", names_escape(b->source, src, sizeof src),
+                b->source_warnings - WARN_PER_SOURCE);
     b->source_warnings = 0;
 }
 
@@ -177,32 +182,71 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+int names_class_check(const char *s, size_t n, char *why, size_t whyn)
+{
+    if (n == 0 || n >= NAMES_MAX_CLASS_NAME) {
+        snprintf(why, whyn, "a language name is 1 to %d bytes, this one is %zu", NAMES_MAX_CLASS_NAME - 1, n);
+        return -1;
+    }
+    for (size_t i = 0; i < n;) {
+        size_t at = i;
+        long cp = names_utf8_decode(s, n, &i);
+        if (cp < 0 || names_is_control(cp) || cp == ',') {
+            snprintf(why, whyn, "a language name %s (byte %zu)",
+                     cp < 0 ? "must be valid UTF-8" : cp == ',' ? "must not hold a ','" : "must not hold a control character",
+                     at + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static const char *file_kind(mode_t m)
+{
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+/* The whole of a regular file of at most NAMES_MAX_FILE bytes into *buf (owned by the
+ * caller), *len bytes. It is opened without blocking and its kind checked before any
+ * read, so a FIFO or a device named X.txt is refused instead of hanging the load. */
+static int read_regular(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) rc = fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode)) rc = fail(err, errlen, "%s: not a regular file (%s), refusing", path, file_kind(st.st_mode));
+    else if (st.st_size > NAMES_MAX_FILE) rc = fail(err, errlen, "%s: larger than %d MiB, refusing", path, NAMES_MAX_FILE >> 20);
+    else if (!(*buf = malloc((size_t)st.st_size + 1))) rc = fail(err, errlen, "out of memory");
+    int fl = rc == 0 ? fcntl(fd, F_GETFL) : -1; /* a regular file: reads as usual from here */
+    if (fl != -1) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    for (size_t at = 0; rc == 0 && at < (size_t)st.st_size;) {
+        ssize_t k = read(fd, *buf + at, (size_t)st.st_size - at);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) rc = fail(err, errlen, "%s: read error: %s", path, strerror(errno));
+        else if (k == 0) rc = fail(err, errlen, "%s: read error: the file got shorter while it was read", path);
+        else at += (size_t)k;
+    }
+    close(fd);
+    if (rc != 0) {
+        free(*buf);
+        *buf = NULL;
+        return rc;
+    }
+    *len = (size_t)st.st_size;
+    return 0;
+}
+
 static int load_file(builder *b, int label, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return fail(err, errlen, "%s: read error (not a regular file)", path);
-    }
-    if (st.st_size > NAMES_MAX_FILE) {
-        fclose(f);
-        return fail(err, errlen, "%s: larger than %d MiB, refusing", path, NAMES_MAX_FILE >> 20);
-    }
-    size_t size = (size_t)st.st_size;
-    char *buf = malloc(size + 1);
-    if (!buf) {
-        fclose(f);
-        return fail(err, errlen, "out of memory");
-    }
-    size_t len = fread(buf, 1, size, f);
-    int rd_err = ferror(f) || len != size;
-    fclose(f);
+    char *buf = NULL;
+    size_t len = 0;
+    if (read_regular(path, &buf, &len, err, errlen) != 0) return -1;
     int rc = 0;
     const char *nul = memchr(buf, 0, len);
-    if (rd_err) rc = fail(err, errlen, "%s: read error", path);
-    else if (nul) rc = fail(err, errlen, "%s: binary file (NUL byte at offset %zu), refusing", path, (size_t)(nul - buf));
+    if (nul) rc = fail(err, errlen, "%s: binary file (NUL byte at offset %zu), refusing", path, (size_t)(nul - buf));
     else {
         b->source = path;
         long kept = add_lines(b, label, buf, len);
@@ -212,6 +256,18 @@ static int load_file(builder *b, int label, const char *path, char *err, size_t 
     }
     free(buf);
     return rc;
+}
+
+/* dir + "/" + name, allocated (paths of any length), or NULL. */
+static char *path_join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), n = strlen(name);
+    char *p = malloc(a + n + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, n + 1);
+    return p;
 }
 
 int names_load_dir(names_data *d, const char *dir, FILE *warn, char *err, size_t errlen)
@@ -228,8 +284,9 @@ int names_load_dir(names_data *d, const char *dir, FILE *warn, char *err, size_t
             rc = fail(err, errlen, "%s: more than %d .txt files (languages)", dir, NAMES_MAX_CLASSES);
             break;
         }
-        if (len - 4 >= NAMES_MAX_CLASS_NAME) {
-            rc = fail(err, errlen, "%s/%s: language name longer than %d bytes", dir, e->d_name, NAMES_MAX_CLASS_NAME - 1);
+        char why[128];
+        if (names_class_check(e->d_name, len - 4, why, sizeof why) != 0) {
+            rc = fail(err, errlen, "%s/%s: %s; rename the file", dir, e->d_name, why);
             break;
         }
         if (!(files[n] = malloc(len + 1))) {
@@ -245,17 +302,26 @@ int names_load_dir(names_data *d, const char *dir, FILE *warn, char *err, size_t
     builder b = {0};
     b.warn = warn;
     for (int i = 0; i < n && rc == 0; i++) {
-        char path[4096];
-        snprintf(d->classes[i], NAMES_MAX_CLASS_NAME, "%.*s", (int)strlen(files[i]) - 4, files[i]);
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        char *path = path_join(dir, files[i]);
+        memcpy(d->classes[i], files[i], strlen(files[i]) - 4); /* checked: it fits */
+        d->classes[i][strlen(files[i]) - 4] = 0;
         d->n_classes = i + 1;
-        rc = load_file(&b, i, path, err, errlen);
+        rc = path ? load_file(&b, i, path, err, errlen) : fail(err, errlen, "out of memory");
+        free(path);
     }
     if (rc == 0) rc = finish(d, &b, err, errlen);
     for (int i = 0; i < n; i++) free(files[i]);
     free(b.items);
     if (rc != 0) names_free(d);
     return rc;
+}
+
+/* The line number of byte `at` of text (1-based). */
+static long tsv_line(const char *text, size_t at)
+{
+    long line = 1;
+    for (size_t i = 0; i < at; i++) line += text[i] == '\n';
+    return line;
 }
 
 int names_load_tsv(names_data *d, const char *text, size_t len, const char *source, FILE *warn, char *err,
@@ -273,9 +339,12 @@ int names_load_tsv(names_data *d, const char *text, size_t len, const char *sour
         if (text[at] != '#' && (tab = memchr(text + at, '\t', end - at))) {
             size_t cl = (size_t)(tab - (text + at));
             int seen = 0;
+            char why[128];
             for (int i = 0; i < n && !seen; i++) seen = strlen(classes[i]) == cl && !memcmp(classes[i], text + at, cl);
-            if (!seen && (n == NAMES_MAX_CLASSES || cl == 0 || cl >= NAMES_MAX_CLASS_NAME))
-                rc = fail(err, errlen, "%s: bad or too many language names", source);
+            if (!seen && n == NAMES_MAX_CLASSES)
+                rc = fail(err, errlen, "%s: more than %d languages", source, NAMES_MAX_CLASSES);
+            else if (!seen && names_class_check(text + at, cl, why, sizeof why) != 0)
+                rc = fail(err, errlen, "%s:%ld: %s", source, tsv_line(text, at), why);
             else if (!seen && (classes[n] = malloc(cl + 1))) {
                 memcpy(classes[n], text + at, cl);
                 classes[n++][cl] = 0;

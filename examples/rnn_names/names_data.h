@@ -15,7 +15,7 @@
 #define NAMES_MAX_LEN 64        /* letters in a folded name */
 #define NAMES_MAX_LINE 256      /* bytes in a line; longer is "absurdly long" */
 #define NAMES_MAX_CLASSES 64
-#define NAMES_MAX_CLASS_NAME 48
+#define NAMES_MAX_CLASS_NAME 48 /* bytes of a language name, with its NUL */
 #define NAMES_MAX_FILE (64 << 20)
 
 typedef struct {
@@ -37,15 +37,18 @@ typedef struct {
 
 /* Loads every <Language>.txt in dir. Bad lines (invalid UTF-8, blank, too long, nothing
  * left after folding) are skipped with a warning naming file and line on `warn` (may be
- * NULL); a missing or empty directory, an unreadable, binary or oversized file, or a
- * file with no usable name fails with a message in err. Returns 0 on success. */
+ * NULL); a missing or empty directory, a language name names_class_check refuses, a
+ * file that is not a regular file (a FIFO, a device, a directory: never opened so that
+ * it could block), an unreadable, binary or oversized file, or a file with no usable
+ * name fails with a message in err. Returns 0 on success. */
 int names_load_dir(names_data *d, const char *dir, FILE *warn, char *err, size_t errlen);
 
 /* The same from the sample compiled into the program (examples/rnn_names/sample_names.tsv). */
 int names_load_sample(names_data *d, FILE *warn, char *err, size_t errlen);
 
 /* The same from text in memory: lines "<Language>\t<name>"; '#' lines are comments.
- * `source` names the text in messages. */
+ * `source` names the text in messages; a language name names_class_check refuses
+ * fails, naming the line. */
 int names_load_tsv(names_data *d, const char *text, size_t len, const char *source, FILE *warn, char *err,
                    size_t errlen);
 
@@ -68,6 +71,27 @@ int names_distinct(names_data *d, double *shift);
  * letters the whole input folds to (more than outn-1 means it was cut), or -1 for
  * invalid UTF-8 with *bad_at set to the offending byte's offset. */
 int names_fold(const char *s, size_t n, char *out, size_t outn, size_t *bad_at);
+
+/* What a language name may be, so that it goes into every file (the checkpoint's
+ * comma-separated class list, SVG, dot) and comes back out as it was: 1 to
+ * NAMES_MAX_CLASS_NAME - 1 bytes of valid UTF-8, no control character (C0, DEL, C1,
+ * U+FFFE, U+FFFF: none of them may appear in XML either), no ','. 0, or -1 with the
+ * reason in why. */
+int names_class_check(const char *s, size_t n, char *why, size_t whyn);
+
+/* Decodes one UTF-8 sequence at s[*i] and moves *i past it; -1 if it is malformed
+ * (overlong, surrogate, above U+10FFFF, truncated or a stray continuation byte). */
+long names_utf8_decode(const char *s, size_t n, size_t *i);
+
+/* True for a code point that must not be printed raw or written into XML: C0 controls,
+ * DEL, C1 controls, U+FFFE and U+FFFF. */
+int names_is_control(long cp);
+
+/* s made safe to print to a terminal or put in a message: printable UTF-8 is kept, a
+ * backslash doubled, control characters and bytes that are not UTF-8 written as \xNN.
+ * When that does not fit in outn bytes it is cut at a character and "...(N bytes)"
+ * says so: never silently. Returns out. */
+const char *names_escape(const char *s, char *out, size_t outn);
 
 /* Index of an ASCII letter in NAMES_LETTERS, or -1. */
 int names_letter_index(char c);

@@ -1,4 +1,5 @@
-/* names_fold.c -- UTF-8 to the tutorial's 57 letters.
+/* names_fold.c -- UTF-8: decoding, folding to the tutorial's 57 letters, and escaping
+ * text (names, paths) so it can be printed or written into a file safely.
  *
  * unicodeToAscii decomposes (NFD), drops combining marks and keeps only
  * [A-Za-z .,;']. For a single code point, the result is one ASCII letter or nothing.
@@ -7,6 +8,7 @@
  * U+024F), Latin Extended Additional (U+1E00 .. U+1EFF), and three stragglers. '_'
  * means "dropped". They were worked out with Python's unicodedata.normalize('NFD')
  * and are checked case by case in tests/test_names_data.c. */
+#include <stdio.h>
 #include <string.h>
 
 #include "names_data.h"
@@ -57,10 +59,9 @@ static char fold_code_point(unsigned long cp)
     return names_letter_index(c) >= 0 ? c : 0;
 }
 
-/* Decodes one UTF-8 sequence at s[*i]; -1 if it is malformed (overlong, surrogate,
- * above U+10FFFF, truncated or a stray continuation byte). */
-static long decode(const unsigned char *s, size_t n, size_t *i)
+long names_utf8_decode(const char *text, size_t n, size_t *i)
 {
+    const unsigned char *s = (const unsigned char *)text;
     unsigned char b = s[*i];
     int len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
     if (!len || *i + (size_t)len > n) return -1;
@@ -81,7 +82,7 @@ int names_fold(const char *s, size_t n, char *out, size_t outn, size_t *bad_at)
     size_t i = 0, k = 0;
     while (i < n) {
         size_t at = i;
-        long cp = decode((const unsigned char *)s, n, &i);
+        long cp = names_utf8_decode(s, n, &i);
         if (cp < 0) {
             if (bad_at) *bad_at = at;
             if (outn) out[0] = 0;
@@ -95,4 +96,52 @@ int names_fold(const char *s, size_t n, char *out, size_t outn, size_t *bad_at)
     }
     if (outn) out[k < outn ? k : outn - 1] = 0;
     return (int)k;
+}
+
+int names_is_control(long cp)
+{
+    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0) || cp == 0xFFFE || cp == 0xFFFF;
+}
+
+/* The escaped form of the character at s[*i] into piece (at least 16 bytes); moves *i
+ * past it and returns the length. Printable characters are kept as they are. */
+static size_t escape_char(const char *s, size_t n, size_t *i, char *piece, size_t pn)
+{
+    size_t at = *i, len = 0;
+    long cp = names_utf8_decode(s, n, i);
+    if (cp < 0) *i = at + 1; /* one byte that is not UTF-8 */
+    if (cp < 0 || names_is_control(cp)) {
+        for (size_t e = at; e < *i; e++) len += (size_t)snprintf(piece + len, pn - len, "\\x%02x", (unsigned char)s[e]);
+    } else if (cp == '\\') {
+        memcpy(piece, "\\\\", 2);
+        len = 2;
+    } else {
+        len = *i - at;
+        memcpy(piece, s + at, len);
+    }
+    return len;
+}
+
+const char *names_escape(const char *s, char *out, size_t outn)
+{
+    size_t n = strlen(s), i = 0, k = 0, fit_k = 0; /* fit_k: the last end the mark fits after */
+    char mark[48], piece[32];
+    size_t m = (size_t)snprintf(mark, sizeof mark, "...(%zu bytes)", n);
+    while (i < n) {
+        size_t j = i, len = escape_char(s, n, &j, piece, sizeof piece);
+        if (k + len + 1 > outn) break;
+        memcpy(out + k, piece, len);
+        k += len;
+        i = j;
+        if (k + m + 1 <= outn) fit_k = k;
+    }
+    if (i < n) { /* cut: back to where the mark fits, and say so */
+        k = fit_k;
+        if (k + m + 1 <= outn) {
+            memcpy(out + k, mark, m);
+            k += m;
+        }
+    }
+    if (outn) out[k] = 0;
+    return out;
 }

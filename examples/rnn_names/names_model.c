@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names_cli.h"
 #include "names_model.h"
 
 static const char *const kind_names[] = {"seed", "elman", "gru", "lstm"};
@@ -26,11 +27,21 @@ int names_kind_parse(const char *s, names_kind *k)
 int names_model_init(names_model *m, names_kind kind, int hidden, int layers, int flags, int n_classes,
                      const char (*classes)[NAMES_MAX_CLASS_NAME], ag_rng *rng)
 {
+    return names_model_build(m, kind, hidden, layers, flags, n_classes, classes, rng, NULL, 0);
+}
+
+int names_model_build(names_model *m, names_kind kind, int hidden, int layers, int flags, int n_classes,
+                      const char (*classes)[NAMES_MAX_CLASS_NAME], ag_rng *rng, char *err, size_t errlen)
+{
     memset(m, 0, sizeof *m);
     if (hidden < 1 || hidden > 4096 || n_classes < 2 || n_classes > NAMES_MAX_CLASSES || layers < 1 ||
         layers > NAMES_MAX_LAYERS || (flags & ~(NAMES_BIDIRECTIONAL | NAMES_POOL_MEAN)) ||
-        (kind == NAMES_SEED && (layers != 1 || flags)))
+        (kind == NAMES_SEED && (layers != 1 || flags))) {
+        if (err && errlen)
+            snprintf(err, errlen, "bad sizes: hidden=%d (1 to 4096), layers=%d (1 to %d; 1 for seed), %d classes "
+                     "(2 to %d)", hidden, layers, NAMES_MAX_LAYERS, n_classes, NAMES_MAX_CLASSES);
         return -1;
+    }
     m->bidirectional = (flags & NAMES_BIDIRECTIONAL) != 0;
     m->pool_mean = (flags & NAMES_POOL_MEAN) != 0;
     m->kind = kind;
@@ -55,6 +66,7 @@ int names_model_init(names_model *m, names_kind kind, int hidden, int layers, in
                                n_classes, 1, rng);
     }
     if (s != NN_OK) {
+        if (err && errlen) snprintf(err, errlen, "%s", nn_params_error(&m->ps)); /* the cause, from nn/ */
         nn_params_free(&m->ps);
         return -1;
     }
@@ -136,19 +148,35 @@ ag_tensor *names_model_forward(ag_tape *t, names_model *m, const names_item *con
     return ag_log_softmax(t, nn_linear_forward(t, &m->head, h), 1);
 }
 
-void names_model_meta(const names_model *m, char *buf, size_t n)
+/* Appends to buf snprintf-style: writes what fits in n - *k bytes, counts everything. */
+static void add(char *buf, size_t n, size_t *k, const char *fmt, const char *s, double x)
 {
-    size_t k = (size_t)snprintf(buf, n, "model=%s\nhidden=%d\nlayers=%d\nbidirectional=%d\n%sletters=%s\nclasses=",
-                                names_kind_name(m->kind), m->hidden, m->layers, m->bidirectional,
-                                m->pool_mean ? "pool=mean\n" : "", NAMES_LETTERS);
-    for (int c = 0; c < m->n_classes && k < n; c++)
-        k += (size_t)snprintf(buf + k, n - k, "%s%s", c ? "," : "", m->classes[c]);
-    if (k < n) k += (size_t)snprintf(buf + k, n - k, "\n");
+    int w = s ? snprintf(*k < n ? buf + *k : NULL, *k < n ? n - *k : 0, fmt, s)
+              : snprintf(*k < n ? buf + *k : NULL, *k < n ? n - *k : 0, fmt, x);
+    *k += (size_t)w;
+}
+
+size_t names_model_meta(const names_model *m, char *buf, size_t n)
+{
+    size_t k = 0;
+    char head[256];
+    snprintf(head, sizeof head, "model=%s\nhidden=%d\nlayers=%d\nbidirectional=%d\n%sletters=%s\nclasses=",
+             names_kind_name(m->kind), m->hidden, m->layers, m->bidirectional, m->pool_mean ? "pool=mean\n" : "",
+             NAMES_LETTERS);
+    add(buf, n, &k, "%s", head, 0);
+    for (int c = 0; c < m->n_classes; c++) {
+        if (c) add(buf, n, &k, "%s", ",", 0);
+        add(buf, n, &k, "%s", m->classes[c], 0);
+    }
+    add(buf, n, &k, "%s", "\n", 0);
     int shifted = 0;
     for (int c = 0; c < m->n_classes; c++) shifted |= m->prior_shift[c] != 0;
-    for (int c = 0; shifted && c < m->n_classes && k < n; c++) /* %.17g: read back bit for bit */
-        k += (size_t)snprintf(buf + k, n - k, "%s%.17g%s", c ? "," : "prior_shift=", m->prior_shift[c],
-                              c + 1 == m->n_classes ? "\n" : "");
+    for (int c = 0; shifted && c < m->n_classes; c++) { /* %.17g: read back bit for bit */
+        add(buf, n, &k, "%s", c ? "," : "prior_shift=", 0);
+        add(buf, n, &k, "%.17g", NULL, m->prior_shift[c]);
+    }
+    if (shifted) add(buf, n, &k, "%s", "\n", 0);
+    return k;
 }
 
 void names_model_predict_row(const names_model *m, const ag_float *logp, double *out)
@@ -165,71 +193,100 @@ void names_model_predict_row(const names_model *m, const ag_float *logp, double 
 /* prior_shift=a,b,... (one finite number per class) into m; absent: all 0. 0, or -1. */
 static int parse_shift(names_model *m, const char *meta, char *err, size_t errlen)
 {
-    char v[NAMES_MAX_CLASSES * 32];
-    if (!nn_meta_get(meta, "prior_shift", v, sizeof v)) return 0;
-    char *s = v, *end;
-    for (int c = 0; c < m->n_classes; c++) {
+    size_t len;
+    const char *found = nn_meta_find(meta, "prior_shift", &len);
+    if (!found) return 0;
+    char *v = malloc(len + 1), *s = v, *end;
+    if (!v) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(v, found, len);
+    v[len] = 0;
+    int rc = 0;
+    for (int c = 0; c < m->n_classes && rc == 0; c++) {
         errno = 0;
         double x = strtod(s, &end);
         if (end == s || errno || !isfinite(x) || fabs(x) > 100 || *end != (c + 1 == m->n_classes ? 0 : ',')) {
             snprintf(err, errlen, "the checkpoint's prior_shift is not %d finite numbers separated by commas",
                      m->n_classes);
-            return -1;
+            rc = -1;
         }
         m->prior_shift[c] = x;
         s = end + 1;
     }
+    free(v);
+    return rc;
+}
+
+int names_classes_from_meta(const char *meta, char (*classes)[NAMES_MAX_CLASS_NAME], int *n, char *err,
+                            size_t errlen)
+{
+    size_t len;
+    const char *s = nn_meta_find(meta, "classes", &len), *end = s + len;
+    *n = 0;
+    if (!s) {
+        snprintf(err, errlen, "it lacks the 'classes' setting");
+        return -1;
+    }
+    for (const char *at = s; at <= end; (*n)++) {
+        const char *comma = memchr(at, ',', (size_t)(end - at));
+        size_t cl = comma ? (size_t)(comma - at) : (size_t)(end - at);
+        char why[128];
+        if (*n == NAMES_MAX_CLASSES) {
+            snprintf(err, errlen, "its setting 'classes' lists more than %d languages", NAMES_MAX_CLASSES);
+            return -1;
+        }
+        if (names_class_check(at, cl, why, sizeof why) != 0) {
+            snprintf(err, errlen, "its setting 'classes': language %d: %s", *n + 1, why);
+            return -1;
+        }
+        memcpy(classes[*n], at, cl);
+        classes[*n][cl] = 0;
+        at += cl + 1;
+    }
+    if (*n < 2) {
+        snprintf(err, errlen, "its setting 'classes' lists %d language%s; a model has at least 2", *n, *n == 1 ? "" : "s");
+        return -1;
+    }
     return 0;
+}
+
+int names_letters_check(const char *meta, char *err, size_t errlen)
+{
+    size_t len;
+    const char *v = nn_meta_find(meta, "letters", &len);
+    if (!v) snprintf(err, errlen, "it lacks the 'letters' setting (the alphabet it was trained on)");
+    else if (len != strlen(NAMES_LETTERS) || memcmp(v, NAMES_LETTERS, len) != 0)
+        snprintf(err, errlen, "its setting 'letters': the checkpoint was trained on another alphabet");
+    else return 0;
+    return -1;
 }
 
 int names_model_from_meta(names_model *m, const char *meta, char *err, size_t errlen)
 {
-    char kind_s[32], hidden_s[32], layers_s[32], bidi_s[32], pool_s[32], alphabet[128],
-        classes_s[NAMES_MAX_CLASSES * NAMES_MAX_CLASS_NAME];
-    names_kind kind;
-    if (!nn_meta_get(meta, "model", kind_s, sizeof kind_s) || names_kind_parse(kind_s, &kind) != 0 ||
-        !nn_meta_get(meta, "hidden", hidden_s, sizeof hidden_s) ||
-        !nn_meta_get(meta, "classes", classes_s, sizeof classes_s)) {
-        snprintf(err, errlen, "the checkpoint's meta data lacks a valid model, hidden or classes entry");
-        return -1;
-    }
-    if (!nn_meta_get(meta, "letters", alphabet, sizeof alphabet) || strcmp(alphabet, NAMES_LETTERS) != 0) {
-        snprintf(err, errlen, "the checkpoint was trained on another alphabet");
-        return -1;
-    }
-    char classes[NAMES_MAX_CLASSES][NAMES_MAX_CLASS_NAME];
-    int n = 0;
-    for (char *s = classes_s, *comma; s && *s; s = comma ? comma + 1 : NULL) {
-        comma = strchr(s, ',');
-        size_t len = comma ? (size_t)(comma - s) : strlen(s);
-        if (n == NAMES_MAX_CLASSES || len == 0 || len >= NAMES_MAX_CLASS_NAME) {
-            snprintf(err, errlen, "the checkpoint's class list is malformed");
-            return -1;
+    options o = {0};
+    char *store = NULL, classes[NAMES_MAX_CLASSES][NAMES_MAX_CLASS_NAME];
+    names_kind kind = NAMES_SEED;
+    int n = 0, rc = names_settings_from_meta(&o, meta, NAMES_SETTINGS_MODEL, &store, err, errlen);
+    if (rc == 0) rc = names_letters_check(meta, err, errlen);
+    if (rc == 0) rc = names_classes_from_meta(meta, classes, &n, err, errlen);
+    if (rc == 0) {
+        names_kind_parse(o.model, &kind); /* a word of the table: always one of the four */
+        int flags = (o.bidirectional ? NAMES_BIDIRECTIONAL : 0) | (!strcmp(o.pool, "mean") ? NAMES_POOL_MEAN : 0);
+        ag_rng rng;
+        ag_rng_seed(&rng, 0);
+        char why[256];
+        if (names_model_build(m, kind, (int)o.hidden, (int)o.layers, flags, n,
+                              (const char(*)[NAMES_MAX_CLASS_NAME])classes, &rng, why, sizeof why) != 0) {
+            snprintf(err, errlen, "cannot build a %s model with hidden=%ld, layers=%ld and %d classes: %s", o.model,
+                     o.hidden, o.layers, n, why);
+            rc = -1;
+        } else if (parse_shift(m, meta, err, errlen) != 0) {
+            names_model_free(m);
+            rc = -1;
         }
-        memcpy(classes[n], s, len);
-        classes[n++][len] = 0;
     }
-    char *end, *end2;
-    long hidden = strtol(hidden_s, &end, 10);
-    if (!nn_meta_get(meta, "layers", layers_s, sizeof layers_s)) strcpy(layers_s, "1");
-    if (!nn_meta_get(meta, "bidirectional", bidi_s, sizeof bidi_s)) strcpy(bidi_s, "0");
-    if (!nn_meta_get(meta, "pool", pool_s, sizeof pool_s)) strcpy(pool_s, "last"); /* older checkpoints */
-    if (strcmp(pool_s, "last") && strcmp(pool_s, "mean")) {
-        snprintf(err, errlen, "the checkpoint's pool setting '%s' is neither last nor mean", pool_s);
-        return -1;
-    }
-    long layers = strtol(layers_s, &end2, 10);
-    int flags = (strcmp(bidi_s, "0") != 0 ? NAMES_BIDIRECTIONAL : 0) | (!strcmp(pool_s, "mean") ? NAMES_POOL_MEAN : 0);
-    ag_rng rng;
-    ag_rng_seed(&rng, 0);
-    if (*end || *end2 || names_model_init(m, kind, (int)hidden, (int)layers, flags, n, classes, &rng) != 0) {
-        snprintf(err, errlen, "cannot build a %s model with hidden=%s, layers=%s and %d classes", kind_s, hidden_s,
-                 layers_s, n);
-        return -1;
-    }
-    if (parse_shift(m, meta, err, errlen) != 0) {
-        names_model_free(m);
-        return -1;
-    }
-    return 0;
+    free(store);
+    return rc;
 }

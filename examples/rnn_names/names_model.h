@@ -46,6 +46,10 @@ enum { NAMES_BIDIRECTIONAL = 1, NAMES_POOL_MEAN = 2 };
  * 0 on success, -1 (out of memory or bad size). */
 int names_model_init(names_model *m, names_kind kind, int hidden, int layers, int flags, int n_classes,
                      const char (*classes)[NAMES_MAX_CLASS_NAME], ag_rng *rng);
+/* The same, writing the cause of a failure into err[errlen] (a bad size, or nn/'s
+ * message: which parameter, and why). */
+int names_model_build(names_model *m, names_kind kind, int hidden, int layers, int flags, int n_classes,
+                      const char (*classes)[NAMES_MAX_CLASS_NAME], ag_rng *rng, char *err, size_t errlen);
 void names_model_free(names_model *m);
 
 /* items[0..N-1] -> (N, classes) log-probabilities; NULL with the tape's error set. */
@@ -55,11 +59,23 @@ ag_tensor *names_model_forward(ag_tape *t, names_model *m, const names_item *con
  * prior_shift[c], renormalised so that their exps sum to 1. */
 void names_model_predict_row(const names_model *m, const ag_float *logp, double *out);
 
-/* Writes the meta text a checkpoint needs to rebuild the model (model, hidden, classes,
- * and prior_shift when it is not all 0). */
-void names_model_meta(const names_model *m, char *buf, size_t n);
+/* The meta text a checkpoint needs to rebuild the model (model, hidden, layers,
+ * bidirectional, pool, letters, classes, and prior_shift when it is not all 0),
+ * snprintf-style: writes at most n bytes and returns the length the whole text needs,
+ * so that a caller can size its buffer and nothing is ever cut. */
+size_t names_model_meta(const names_model *m, char *buf, size_t n);
 
-/* Rebuilds a model from a checkpoint's meta text; 0, or -1 with err set. */
+/* Rebuilds a model from a checkpoint's meta text: the model's settings checked as their
+ * flags are (names_settings_from_meta), the alphabet, the class list, prior_shift.
+ * 0, or -1 with err naming the key. */
 int names_model_from_meta(names_model *m, const char *meta, char *err, size_t errlen);
+
+/* The checkpoint's class list ("classes=a,b,c"): 2 to NAMES_MAX_CLASSES names, each
+ * one names_class_check accepts. 0, or -1 with err naming the key and the language. */
+int names_classes_from_meta(const char *meta, char (*classes)[NAMES_MAX_CLASS_NAME], int *n, char *err,
+                            size_t errlen);
+
+/* 0 when the checkpoint's `letters` are this program's alphabet, or -1 with err. */
+int names_letters_check(const char *meta, char *err, size_t errlen);
 
 #endif

@@ -1,30 +1,18 @@
-/* names_plot.c -- the loss curve and the confusion matrix as hand-written SVG. */
+/* names_plot.c -- the loss curve and the confusion matrix as hand-written SVG, and the
+ * other output files; each is written whole or not at all (nn_file: a fresh temporary
+ * file, flushed, renamed). */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "names_plot.h"
-
-static FILE *open_tmp(const char *path, char *tmp, size_t n, char *err, size_t errlen)
-{
-    snprintf(tmp, n, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-    return f;
-}
-
-static int commit(FILE *f, const char *tmp, const char *path, char *err, size_t errlen)
-{
-    int bad = ferror(f);
-    if (fclose(f) != 0) bad = 1;
-    if (bad || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
-}
 
 /* A "nice" tick step (1, 2 or 5 times a power of ten) giving about `want` ticks. */
 static double tick_step(double span, int want)
@@ -33,17 +21,23 @@ static double tick_step(double span, int want)
     return p * (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10);
 }
 
-/* s with &, <, > and " escaped for XML */
+/* s as XML character data or attribute value: &, <, >, " and ' escaped, and what XML
+ * cannot hold (control characters, U+FFFE/F, bytes that are not UTF-8) written as
+ * U+FFFD. Language names never hold those (names_class_check); this is the last guard. */
 static void put_escaped(FILE *f, const char *s)
 {
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
-        }
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t at = i;
+        long cp = names_utf8_decode(s, n, &i);
+        if (cp < 0) i = at + 1;
+        if (cp < 0 || (names_is_control(cp) && cp != '\t' && cp != '\n')) fputs("&#xFFFD;", f);
+        else if (cp == '&') fputs("&amp;", f);
+        else if (cp == '<') fputs("&lt;", f);
+        else if (cp == '>') fputs("&gt;", f);
+        else if (cp == '"') fputs("&quot;", f);
+        else if (cp == '\'') fputs("&apos;", f);
+        else fwrite(s + at, 1, i - at, f);
     }
 }
 
@@ -57,9 +51,10 @@ static void text(FILE *f, double x, double y, const char *anchor, int size, cons
 int names_plot_line(const char *path, const double *x, const double *y, int n, const char *title,
                     const char *xlabel, const char *ylabel, char *err, size_t errlen)
 {
-    char tmp[4096], buf[64];
-    FILE *f = open_tmp(path, tmp, sizeof tmp, err, errlen);
-    if (!f) return -1;
+    char buf[64];
+    nn_file out;
+    if (nn_file_open(&out, path, err, errlen) != NN_OK) return -1;
+    FILE *f = out.f;
     const double W = 720, H = 420, L = 70, R = 20, T = 50, B = 60; /* canvas and margins */
     double x0 = n ? x[0] : 0, x1 = n ? x[n - 1] : 1, y0 = INFINITY, y1 = -INFINITY;
     for (int i = 0; i < n; i++) {
@@ -102,7 +97,7 @@ int names_plot_line(const char *path, const double *x, const double *y, int n, c
     fprintf(f, "\"/>\n</svg>\n");
 #undef PX
 #undef PY
-    return commit(f, tmp, path, err, errlen);
+    return nn_file_commit(&out, err, errlen) == NN_OK ? 0 : -1;
 }
 
 /* white -> dark blue as share goes 0 -> 1 */
@@ -116,9 +111,10 @@ static void colour(double share, char *buf, size_t n)
 int names_plot_confusion(const char *path, const int *conf, int C, const char (*classes)[NAMES_MAX_CLASS_NAME],
                          const char *title, char *err, size_t errlen)
 {
-    char tmp[4096], fill[16], buf[64];
-    FILE *f = open_tmp(path, tmp, sizeof tmp, err, errlen);
-    if (!f) return -1;
+    char fill[16], buf[64];
+    nn_file out;
+    if (nn_file_open(&out, path, err, errlen) != NN_OK) return -1;
+    FILE *f = out.f;
     const double cell = 30, L = 110, T = 60, legend = 90;
     double W = L + C * cell + legend, H = T + C * cell + 110;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
@@ -167,5 +163,104 @@ int names_plot_confusion(const char *path, const int *conf, int C, const char (*
     text(f, lx + 20, T + lh, "start", 11, "", "0%");
     text(f, lx + 8, T - 10, "middle", 11, "", "of row");
     fprintf(f, "</svg>\n");
-    return commit(f, tmp, path, err, errlen);
+    return nn_file_commit(&out, err, errlen) == NN_OK ? 0 : -1;
+}
+
+/* ---- the other output files ---- */
+
+char *names_beside(const char *save, const char *suffix)
+{
+    size_t len = strlen(save), n = strlen(suffix);
+    if (len > 5 && !strcmp(save + len - 5, ".ckpt")) len -= 5;
+    char *p = malloc(len + n + 1);
+    if (!p) return NULL;
+    memcpy(p, save, len);
+    memcpy(p + len, suffix, n + 1);
+    return p;
+}
+
+int names_write_csv(const char *path, const double *x, const double *y, int n, char *err, size_t errlen)
+{
+    nn_file out;
+    if (nn_file_open(&out, path, err, errlen) != NN_OK) return -1;
+    FILE *f = out.f;
+    fprintf(f, "names_seen,mean_loss\n");
+    for (int i = 0; i < n; i++) fprintf(f, "%.0f,%.6f\n", x[i], y[i]);
+    return nn_file_commit(&out, err, errlen) == NN_OK ? 0 : -1;
+}
+
+int names_write_dot(ag_tape *tape, ag_tensor *loss, const char *path, const char *title, int stats, char *err,
+                    size_t errlen)
+{
+    nn_file out;
+    if (nn_file_open(&out, path, err, errlen) != NN_OK) return -1;
+    ag_dot_options dopt = ag_dot_default;
+    dopt.stats = stats;
+    dopt.title = title;
+    if (ag_dot(tape, loss, out.f, &dopt) != AG_OK) {
+        snprintf(err, errlen, "%s: cannot write: %s", path, ag_tape_error(tape));
+        nn_file_abort(&out);
+        return -1;
+    }
+    return nn_file_commit(&out, err, errlen) == NN_OK ? 0 : -1;
+}
+
+/* 1 when an executable `dot` is on PATH (entries of any length). */
+static int have_graphviz(void)
+{
+    const char *path = getenv("PATH");
+    while (path && *path) {
+        const char *colon = strchr(path, ':');
+        size_t len = colon ? (size_t)(colon - path) : strlen(path);
+        char *exe = len ? malloc(len + 5) : NULL;
+        if (exe) {
+            memcpy(exe, path, len);
+            memcpy(exe + len, "/dot", 5);
+            int found = access(exe, X_OK) == 0;
+            free(exe);
+            if (found) return 1;
+        }
+        path = colon ? colon + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Runs dot -Tsvg in -o out, without a shell. 0 on success. */
+static int render(const char *in, const char *out)
+{
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        execlp("dot", "dot", "-Tsvg", in, "-o", out, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) < 0) return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+int names_render_svg(const char *dot, char **svg, char *err, size_t errlen)
+{
+    size_t len = strlen(dot), base = len > 4 && !strcmp(dot + len - 4, ".dot") ? len - 4 : len;
+    char *tmp = malloc(base + 9);
+    *svg = malloc(base + 5);
+    if (!tmp || !*svg) {
+        free(tmp);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(*svg, dot, base);
+    memcpy(*svg + base, ".svg", 5);
+    memcpy(tmp, dot, base);
+    memcpy(tmp + base, ".svg.tmp", 9);
+    int rc = 1;
+    if (!have_graphviz()) {
+        rc = 0;
+    } else if ((unlink(tmp) != 0 && errno != ENOENT) || render(dot, tmp) != 0 || rename(tmp, *svg) != 0) {
+        remove(tmp);
+        snprintf(err, errlen, "dot -Tsvg %s failed", dot);
+        rc = -1;
+    }
+    free(tmp);
+    return rc;
 }

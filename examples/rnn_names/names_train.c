@@ -1,7 +1,9 @@
 /* names_train.c -- the training loop, evaluation and prediction. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -38,37 +40,39 @@ void names_train_state_init(names_train_state *st, uint64_t seed)
     st->pos = -1; /* no epoch shuffled yet */
 }
 
-void names_train_state_meta(const names_train_state *st, char *buf, size_t n)
+size_t names_train_state_meta(const names_train_state *st, char *buf, size_t n)
 {
-    snprintf(buf, n,
-             "state.names_seen=%ld\nstate.steps=%ld\nstate.rng=%llu\nstate.drop=%llu\nstate.epoch_rng=%llu\n"
-             "state.pos=%ld\nstate.noise=%llu\n",
-             st->names_seen, st->steps, (unsigned long long)st->rng.state, (unsigned long long)st->drop.state,
-             (unsigned long long)st->epoch_rng.state, st->pos, (unsigned long long)st->noise.state);
+    return (size_t)snprintf(buf, n,
+                            "state.names_seen=%ld\nstate.steps=%ld\nstate.rng=%llu\nstate.drop=%llu\nstate.epoch_rng=%llu\n"
+                            "state.pos=%ld\nstate.noise=%llu\n",
+                            st->names_seen, st->steps, (unsigned long long)st->rng.state, (unsigned long long)st->drop.state,
+                            (unsigned long long)st->epoch_rng.state, st->pos, (unsigned long long)st->noise.state);
 }
 
-static int meta_number(const char *meta, const char *key, int is_unsigned, void *out)
+int names_train_state_parse(names_train_state *st, const char *meta, char *err, size_t errlen)
 {
-    char v[32], *end;
-    if (!nn_meta_get(meta, key, v, sizeof v) || !v[0]) return -1;
-    errno = 0;
-    if (is_unsigned) *(uint64_t *)out = strtoull(v, &end, 10);
-    else *(long *)out = strtol(v, &end, 10);
-    return *end || errno ? -1 : 0;
-}
-
-int names_train_state_parse(names_train_state *st, const char *meta)
-{
+    static const struct { const char *key; int is_unsigned, optional; long lo; size_t at; } keys[] = {
+        {"state.names_seen", 0, 0, 0, offsetof(names_train_state, names_seen)},
+        {"state.steps", 0, 0, 0, offsetof(names_train_state, steps)},
+        {"state.rng", 1, 0, 0, offsetof(names_train_state, rng.state)},
+        {"state.drop", 1, 0, 0, offsetof(names_train_state, drop.state)},
+        {"state.epoch_rng", 1, 0, 0, offsetof(names_train_state, epoch_rng.state)},
+        {"state.pos", 0, 0, -1, offsetof(names_train_state, pos)},
+        /* (checkpoints from before --letter-noise have no noise stream: they did not use one) */
+        {"state.noise", 1, 1, 0, offsetof(names_train_state, noise.state)},
+    };
     memset(st, 0, sizeof *st);
-    if (meta_number(meta, "state.names_seen", 0, &st->names_seen) || meta_number(meta, "state.steps", 0, &st->steps) ||
-        meta_number(meta, "state.rng", 1, &st->rng.state) || meta_number(meta, "state.drop", 1, &st->drop.state) ||
-        meta_number(meta, "state.epoch_rng", 1, &st->epoch_rng.state) || meta_number(meta, "state.pos", 0, &st->pos) ||
-        st->names_seen < 0 || st->steps < 0)
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        void *at = (char *)st + keys[i].at;
+        int r = keys[i].is_unsigned ? nn_meta_u64(meta, keys[i].key, at)
+                                    : nn_meta_long(meta, keys[i].key, keys[i].lo, LONG_MAX, at);
+        r = r == 1 ? 0 : r == 0 ? 1 : -1; /* 0 taken, 1 absent, -1 not such a number */
+        if (r == 0 || (r == 1 && keys[i].optional)) continue;
+        snprintf(err, errlen, "its training state '%s' is %s", keys[i].key,
+                 r == 1 ? "missing" : keys[i].is_unsigned ? "not a whole number from 0 to 2^64-1"
+                                    : keys[i].lo < 0 ? "not a whole number from -1 up" : "not a whole number from 0 up");
         return -1;
-    /* (checkpoints from before --letter-noise have no noise stream: they did not use one) */
-    char v[32];
-    if (nn_meta_get(meta, "state.noise", v, sizeof v) && meta_number(meta, "state.noise", 1, &st->noise.state) != 0)
-        return -1;
+    }
     return 0;
 }
 
@@ -81,27 +85,6 @@ static void shuffle(int *order, int n, ag_rng *rng)
         order[i] = order[j];
         order[j] = t;
     }
-}
-
-/* (compiled for AVX-512, AVX2 and the baseline on x86-64 with GCC, as the kernels) */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(AG_NO_CLONES)
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#endif
-const char *names_first_nonfinite(const names_model *m, int grads)
-{
-    for (int i = 0; i < m->ps.n; i++) {
-        const ag_float *v = grads ? m->ps.p[i]->grad : m->ps.p[i]->data;
-        /* v - v is 0 for a finite value and NaN otherwise; 64 independent sums vectorise
-         * into four chains, so the adds overlap instead of waiting on each other */
-        int n = m->ps.p[i]->size, n64 = n - n % 64;
-        ag_float z[64] = {0};
-        for (int k = 0; k < n64; k += 64)
-            for (int l = 0; l < 64; l++) z[l] += v[k + l] - v[k + l];
-        for (int k = n64; k < n; k++) z[0] += v[k] - v[k];
-        for (int l = 0; l < 64; l++)
-            if (z[l] != 0) return m->ps.p[i]->name;
-    }
-    return NULL;
 }
 
 int names_optim_init(nn_optim *opt, names_model *m, const names_train_opts *o, char *err, size_t errlen)
@@ -160,20 +143,14 @@ static void relax(void)
 #endif
 }
 
-/* to's parameter values := from's (same model, so same names, shapes and order) */
-static void copy_weights(names_model *to, const names_model *from)
-{
-    for (int k = 0; k < from->ps.n; k++)
-        memcpy(to->ps.p[k]->data, from->ps.p[k]->data, (size_t)from->ps.p[k]->size * sizeof(ag_float));
-}
-
 /* One slice: the copy takes m's weights, then forward, loss, backward. A whole batch
  * takes the mean loss exactly as a single thread always has; a slice sums its losses
  * and divides by the batch size, so that the slices' gradients add up to the gradient
  * of the batch's mean. */
 static void worker_step(names_worker *w)
 {
-    if (w->m != w->pool->w[0].m) copy_weights(w->m, w->pool->w[0].m); /* m is only read meanwhile */
+    if (w->m != w->pool->w[0].m) /* m is only read meanwhile; copies of one model: the layouts match */
+        nn_params_copy_data(&w->m->ps, &w->pool->w[0].m->ps, NULL, 0);
     ag_tape_reset(w->tape);
     nn_params_zero_grad(&w->m->ps);
     w->loss = 0;
@@ -331,15 +308,8 @@ static double pool_step(names_pool *p, const names_item **batch, const int *targ
         if (p->w[i].failed && !*failed) *failed = &p->w[i];
         loss += p->w[i].loss;
     }
-    ag_tensor *const *dst = p->w[0].m->ps.p;
-    for (int i = 1; i < T && !*failed; i++) {
-        if (p->w[i].n == 0) continue;
-        for (int k = 0; k < p->w[0].m->ps.n; k++) {
-            ag_float *g = dst[k]->grad;
-            const ag_float *h = p->w[i].m->ps.p[k]->grad;
-            for (int j = 0; j < dst[k]->size; j++) g[j] += h[j];
-        }
-    }
+    for (int i = 1; i < T && !*failed; i++) /* in worker order: the same sums every run */
+        if (p->w[i].n > 0) nn_params_add_grads(&p->w[0].m->ps, &p->w[i].m->ps, NULL, 0);
     return loss;
 }
 
@@ -349,6 +319,8 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
     memset(r, 0, sizeof *r);
     r->saved_at = -1;
     long total = o->epochs > 0 ? (long)o->epochs * d->n_train : o->iters;
+    /* --schedule cosine: from --lr down to 0 over the run, by names seen */
+    const nn_schedule cosine = {.kind = NN_SCHED_COSINE, .base_lr = o->lr, .total = total > 0 ? total : 1};
     int B = o->batch, T = o->threads > 1 ? o->threads : 1;
     names_pool pool = {0};
     const names_item **batch = malloc((size_t)B * sizeof *batch);
@@ -423,7 +395,7 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
             goto done;
         }
         r->steps++;
-        const char *tensor = isfinite(l) ? names_first_nonfinite(m, 1) : NULL;
+        const char *tensor = isfinite(l) ? nn_params_first_nonfinite(&m->ps, 1) : NULL;
         if (!isfinite(l) || tensor) {
             char what[128];
             if (tensor) snprintf(what, sizeof what, "the gradient of '%s' has a NaN or Inf", tensor);
@@ -443,7 +415,7 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
             r->saved_at = r->names_seen;
         }
         if (o->clip > 0) nn_clip_grad_norm(&m->ps, o->clip);
-        if (o->cosine) opt->lr = o->lr * 0.5 * (1 + cos(3.14159265358979 * (double)r->names_seen / (double)total));
+        if (o->cosine) opt->lr = nn_schedule_lr(&cosine, r->names_seen);
         nn_optim_step(opt);
         /* (an update that overflows shows up at the next step, as a non-finite loss) */
         r->names_seen += n;

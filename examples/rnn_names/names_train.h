@@ -55,14 +55,12 @@ typedef struct {
 /* A fresh run's starting state for a seed. */
 void names_train_state_init(names_train_state *st, uint64_t seed);
 
-/* The state as meta text ("state.rng=...\n" ...), and back; 0, or -1 when a key is
- * missing or malformed. */
-void names_train_state_meta(const names_train_state *st, char *buf, size_t n);
-int names_train_state_parse(names_train_state *st, const char *meta);
+/* The state as meta text ("state.rng=...\n" ...), snprintf-style (writes at most n
+ * bytes, returns the length the whole text needs); and back: 0, or -1 with err naming
+ * the key that is missing or malformed. */
+size_t names_train_state_meta(const names_train_state *st, char *buf, size_t n);
+int names_train_state_parse(names_train_state *st, const char *meta, char *err, size_t errlen);
 
-/* The name of the first parameter whose gradient (grads != 0) or value (grads == 0)
- * holds a NaN or an Inf, or NULL when all are finite. */
-const char *names_first_nonfinite(const names_model *m, int grads);
 
 /* The optimizer o asks for, over m's parameters. 0, or -1 with err set. */
 int names_optim_init(nn_optim *opt, names_model *m, const names_train_opts *o, char *err, size_t errlen);

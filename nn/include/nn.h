@@ -25,8 +25,12 @@
  *     nn_params_free(&ps);
  *
  * Errors: functions that can fail return an nn_status and, where they take one, write
- * a message naming the file, offset, tensor or argument into err[errlen]. Forward
- * functions report through the tape, like every ag_ op.
+ * a message naming the file, offset, tensor or argument into err[errlen]. Functions
+ * that register parameters keep their message in the registry (nn_params_error).
+ * Forward functions report through the tape, like every ag_ op.
+ *
+ * Linking: the nn library (CMake target autograd_c::nn, pkg-config autograd_c), which
+ * brings the autograd library (ag.h) with it.
  */
 #ifndef NN_H
 #define NN_H
@@ -35,40 +39,81 @@
 
 #include "ag.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     NN_OK = 0,
-    NN_EARG,      /* a bad argument (size, name, ...) */
+    NN_EARG,      /* a bad argument (a size < 1, an unknown kind, ...) */
     NN_ENOMEM,    /* the allocator returned NULL */
     NN_EIO,       /* a file could not be opened, read, written or renamed */
     NN_EFORMAT,   /* a file is not a valid checkpoint (magic, version, truncated, checksum) */
-    NN_EMISMATCH  /* a valid checkpoint that does not fit the model (names, shapes) */
+    NN_EMISMATCH, /* a valid checkpoint that does not fit the model (names, shapes) */
+    NN_EDUP,      /* a parameter of that full name is already registered */
+    NN_ENAME,     /* a parameter name that is NULL, empty or too long (NN_NAME_MAX) */
+    NN_ESHAPE     /* a parameter shape out of range (rank 0..AG_MAX_RANK, dims >= 1, size < 2^31) */
 } nn_status;
 
 const char *nn_status_name(nn_status s);
 
-/* ---- parameter registry --------------------------------------------------------- */
+/* ---- parameter registry ---------------------------------------------------------
+ * A growable list of named parameters (its array comes from ag_alloc, so the allocator
+ * hook counts it and can make it fail). There is no limit on how many it holds. A full
+ * name (prefix + name) may be up to NN_NAME_MAX bytes: the checkpoint format stores a
+ * name's length in 16 bits, and an optimizer's state records add a prefix of up to 13
+ * bytes ("sgd.momentum."), so every registered parameter can be saved.
+ *
+ * Every call that registers parameters (nn_params_new, nn_params_add and the module
+ * inits: nn_linear_init, nn_seed_rnn_init, nn_rnn_init, nn_rnn_init_layer) leaves its
+ * outcome in the registry: nn_params_status() and nn_params_error() give the status
+ * and a message naming the parameter and the cause, e.g.
+ *     nn_params: 'fc.weight' is already registered
+ * (NN_OK and "" after a success). A module init that fails leaves the registry holding
+ * exactly the parameters it held before the call. */
 
-#define NN_MAX_PARAMS 32
-#define NN_MAX_NAME 64
+#define NN_NAME_MAX 65522 /* bytes in a full parameter name, without the NUL */
 
 typedef struct {
-    ag_tensor *p[NN_MAX_PARAMS]; /* owned; p[i]->name is the full dotted name */
-    int n;
+    ag_tensor **p;    /* owned: p[0..n-1]; p[i]->name is the full dotted name */
+    int n;            /* parameters registered */
+    int cap;          /* room in p before it must grow */
+    nn_status status; /* outcome of the last registering call */
+    char error[256];  /* its message, "" for NN_OK (a long name is cut short here) */
 } nn_params;
 
+/* An empty registry; allocates nothing. */
 void nn_params_init(nn_params *ps);
 
-/* A new zeroed parameter named `prefix` + `name`, owned by ps. NULL when ps is full,
- * the name is too long or taken, the shape is invalid, or memory runs out. */
+/* A new zeroed parameter named `prefix` + `name` (prefix may be NULL), owned by ps.
+ * NULL on failure; nn_params_status(ps) then says why: NN_EDUP (the name is taken),
+ * NN_ENAME (NULL, empty or longer than NN_NAME_MAX), NN_ESHAPE (rank or a dim out of
+ * range), NN_ENOMEM; nn_params_error(ps) names the parameter. */
 ag_tensor *nn_params_new(nn_params *ps, const char *prefix, const char *name, int rank,
                          const int *shape);
+
+/* The same, returning the status; *out (may be NULL) is set to the parameter, or NULL
+ * on failure. */
+nn_status nn_params_add(nn_params *ps, const char *prefix, const char *name, int rank,
+                        const int *shape, ag_tensor **out);
+
+/* Outcome of the last registering call on ps: its status, and a message that names the
+ * parameter and what was wrong ("" for NN_OK). The message is owned by ps. */
+nn_status nn_params_status(const nn_params *ps);
+const char *nn_params_error(const nn_params *ps);
+
+/* Frees the parameters registered after the first n (0 <= n <= ps->n), newest first:
+ * undoes the registrations made since ps->n was n. For module inits of your own that
+ * register several parameters: on failure, truncate back to the count at entry. */
+void nn_params_truncate(nn_params *ps, int n);
 
 /* The parameter with this full name, or NULL. */
 ag_tensor *nn_params_get(const nn_params *ps, const char *name);
 
 long nn_params_numel(const nn_params *ps);  /* total number of values */
 void nn_params_zero_grad(nn_params *ps);
-void nn_params_free(nn_params *ps);         /* frees every parameter; ps is empty after */
+void nn_params_free(nn_params *ps);         /* frees every parameter and the list; ps is
+                                               empty and reusable after; NULL ok */
 
 /* Scales every gradient so that their joint L2 norm is at most max_norm (as
  * torch.nn.utils.clip_grad_norm_). Returns the norm before clipping. */
@@ -196,6 +241,62 @@ nn_status nn_adam_init(nn_optim *o, nn_params *ps, double lr, double beta1, doub
 void nn_optim_step(nn_optim *o); /* one update from the parameters' current gradients */
 void nn_optim_free(nn_optim *o); /* NULL or a zeroed struct is fine */
 
+/* ---- training helpers -------------------------------------------------------------------
+ * For loops that run copies of one model (threads, processes): two registries of the
+ * same model hold the same parameters in the same order. Both return NN_OK, or
+ * NN_EMISMATCH with a message when the counts or a shape differ (nothing is changed). */
+
+/* to's values := from's. */
+nn_status nn_params_copy_data(nn_params *to, const nn_params *from, char *err, size_t errlen);
+
+/* to's gradients += from's, element for element (a fixed order: the same inputs always
+ * give the same sums). */
+nn_status nn_params_add_grads(nn_params *to, const nn_params *from, char *err, size_t errlen);
+
+/* The name of the first parameter holding a NaN or an infinity in its values (grads =
+ * 0) or its gradient (grads = 1), or NULL when all are finite. One pass, vectorised. */
+const char *nn_params_first_nonfinite(const nn_params *ps, int grads);
+
+/* Learning-rate schedules as torch.optim.lr_scheduler computes them, as a function of
+ * the step (0-based):
+ *   NN_SCHED_CONSTANT  base_lr
+ *   NN_SCHED_STEP      base_lr * gamma^floor(step / step_size)             (StepLR)
+ *   NN_SCHED_COSINE    min_lr + (base_lr - min_lr) (1 + cos(pi t / total)) / 2,
+ *                      t = min(step, total)                       (CosineAnnealingLR)
+ * and on top of any of them, for warmup > 0, a linear warm-up: the rate is multiplied
+ * by warmup_start + (1 - warmup_start) step / warmup while step < warmup (LinearLR).
+ * Set o->lr = nn_schedule_lr(&s, step) before each nn_optim_step. */
+typedef enum { NN_SCHED_CONSTANT, NN_SCHED_STEP, NN_SCHED_COSINE } nn_sched_kind;
+
+typedef struct {
+    nn_sched_kind kind;
+    double base_lr;
+    long step_size;      /* STEP: steps between decays (>= 1) */
+    double gamma;        /* STEP: factor per decay (> 0) */
+    long total;          /* COSINE: steps from base_lr down to min_lr (>= 1) */
+    double min_lr;       /* COSINE: the floor (>= 0) */
+    long warmup;         /* steps of linear warm-up; 0 = none */
+    double warmup_start; /* the warm-up's factor at step 0, in [0, 1] */
+} nn_schedule;
+
+/* NN_OK, or NN_EARG with a message for a value out of the ranges above. */
+nn_status nn_schedule_check(const nn_schedule *s, char *err, size_t errlen);
+double nn_schedule_lr(const nn_schedule *s, long step);
+
+/* ---- files written whole or not at all -------------------------------------------------
+ * nn_file_open creates PATH.tmp (not following a link there) and gives its FILE in
+ * w->f; write to it, then nn_file_commit flushes it to disk (fsync), closes it and
+ * renames it over PATH. On any failure, and on nn_file_abort, PATH.tmp is removed and
+ * PATH is left as it was. Messages name the file and the system's reason. */
+typedef struct {
+    FILE *f;
+    char *tmp, *path; /* owned until commit or abort */
+} nn_file;
+
+nn_status nn_file_open(nn_file *w, const char *path, char *err, size_t errlen);
+nn_status nn_file_commit(nn_file *w, char *err, size_t errlen);
+void nn_file_abort(nn_file *w); /* NULL, or a file already committed, is fine */
+
 /* ---- checkpoints (format: docs/checkpoint.md) ------------------------------------------ */
 
 /* Writes magic, version, the caller's meta text (e.g. "model=gru\nhidden=128\n"), every
@@ -207,15 +308,30 @@ nn_status nn_ckpt_save(const char *path, const char *meta, const nn_params *ps, 
 typedef struct nn_ckpt nn_ckpt; /* a checkpoint read into memory and verified */
 
 /* Reads and verifies the whole file (size, magic, version, checksum, every record's
- * bounds) before anything else may use it. *out is NULL on failure. */
+ * bounds) before anything else may use it. *out is NULL on failure. The file is opened
+ * without blocking and must be a regular file (a FIFO or device is refused, NN_EIO);
+ * its magic and version are checked before the rest is read. */
 nn_status nn_ckpt_open(const char *path, nn_ckpt **out, char *err, size_t errlen);
 void nn_ckpt_close(nn_ckpt *c); /* NULL ok */
 
 /* The meta text (NUL-terminated, owned by c). */
 const char *nn_ckpt_meta(const nn_ckpt *c);
 
-/* The value of `key=value` in the meta text, copied to buf; NULL when absent. */
+/* The value of `key=value` in the meta text, copied to buf; NULL when absent or when
+ * it does not fit in n bytes with its NUL (a value is never cut). */
 const char *nn_meta_get(const char *meta, const char *key, char *buf, size_t n);
+
+/* The value of `key=value` in the meta text, in place (not NUL-terminated): a pointer
+ * into meta and its length in *len; NULL when absent. For values of any length. */
+const char *nn_meta_find(const char *meta, const char *key, size_t *len);
+
+/* The value of `key=value` as a number, taken only when all of it is the number (no
+ * spaces, no '+') and it lies in [lo, hi]: 1 with *out set, 0 when the key is absent,
+ * -1 when it is present but not such a number (*out untouched). nn_meta_u64 takes
+ * decimal digits only (0 .. 2^64-1); nn_meta_double, finite values only. */
+int nn_meta_long(const char *meta, const char *key, long lo, long hi, long *out);
+int nn_meta_u64(const char *meta, const char *key, uint64_t *out);
+int nn_meta_double(const char *meta, const char *key, double lo, double hi, double *out);
 
 /* Copies the file's tensors into the model's parameters and, if opt != NULL, the
  * optimizer's kind, settings, step and state. Every name and shape is checked first: on
@@ -225,5 +341,9 @@ nn_status nn_ckpt_load(const nn_ckpt *c, nn_params *ps, nn_optim *opt, char *err
 /* ---- CRC-32 (zlib's polynomial) ---------------------------------------------------------- */
 
 uint32_t nn_crc32(uint32_t crc, const void *data, size_t n); /* start with crc = 0 */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* NN_H */

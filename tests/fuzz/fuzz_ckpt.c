@@ -1,6 +1,9 @@
 /* fuzz_ckpt.c -- libFuzzer target for the checkpoint reader: the bytes are a file; it
  * is opened, and when it opens, loaded into a small model with and without an Adam
- * optimizer. A refused file must leave the model untouched. */
+ * optimizer. A refused file must leave the model untouched. Its meta text then goes
+ * through rnn_names' readers of a checkpoint's settings (names_settings_from_meta, the
+ * table the command line uses) and model (names_model_from_meta): a refusal must say
+ * why, and what they accept must be within the flags' ranges. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
@@ -8,7 +11,38 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "names_cli.h"
+#include "names_model.h"
 #include "nn.h"
+
+/* The meta text through rnn_names' readers. */
+static void settings(const char *meta)
+{
+    char err[512] = "", *store = NULL;
+    options o = {0};
+    if (names_settings_from_meta(&o, meta, NAMES_SETTINGS_ALL, &store, err, sizeof err) != 0) {
+        if (!err[0]) abort();
+    } else if (o.batch < 1 || o.batch > 65536 || o.hidden < 1 || o.hidden > 4096 || o.threads < 1 || o.threads > 64 ||
+               (o.iters != 0) == (o.epochs != 0) || o.iters < 0 || o.epochs < 0 || !(o.lr > 0) ||
+               !(o.dropout >= 0 && o.dropout <= 0.95)) {
+        abort(); /* accepted what the command line refuses */
+    }
+    free(store);
+    store = NULL;
+    options mo = {0};
+    err[0] = 0;
+    if (names_settings_from_meta(&mo, meta, NAMES_SETTINGS_MODEL, &store, err, sizeof err) == 0 && mo.hidden <= 16) {
+        names_model m; /* (small models only: the fuzzer is not here to allocate 4096-wide LSTMs) */
+        if (names_model_from_meta(&m, meta, err, sizeof err) == 0) {
+            for (int c = 0; c < m.n_classes; c++)
+                if (!m.classes[c][0] || strchr(m.classes[c], ',')) abort();
+            names_model_free(&m);
+        } else if (!err[0]) {
+            abort();
+        }
+    }
+    free(store);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -36,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nn_ckpt_load(c, &ps, NULL, err, sizeof err);
     char v[64];
     nn_meta_get(nn_ckpt_meta(c), "model", v, sizeof v);
+    settings(nn_ckpt_meta(c));
     nn_ckpt_close(c);
     nn_optim_free(&o);
     nn_params_free(&ps);

@@ -1,0 +1,31 @@
+# ag_read_version(header var): sets var to "MAJOR.MINOR.PATCH" from the header's
+# AG_VERSION_MAJOR, AG_VERSION_MINOR and AG_VERSION_PATCH, and stops the configuration
+# if one is missing or AG_VERSION_STRING says something else. ag.h is the one place the
+# version is written; project(), the SONAME, the pkg-config file and the CMake package
+# version all come from here.
+function(ag_read_version header var)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${header})
+  file(STRINGS ${header} lines REGEX "^#define AG_VERSION_(MAJOR|MINOR|PATCH|STRING) ")
+  foreach(part MAJOR MINOR PATCH)
+    set(${part} "")
+    foreach(line IN LISTS lines)
+      if(line MATCHES "^#define AG_VERSION_${part} +([0-9]+) *$")
+        set(${part} ${CMAKE_MATCH_1})
+      endif()
+    endforeach()
+    if(${part} STREQUAL "")
+      message(FATAL_ERROR "${header}: no '#define AG_VERSION_${part} <number>'")
+    endif()
+  endforeach()
+  set(version "${MAJOR}.${MINOR}.${PATCH}")
+  set(string "")
+  foreach(line IN LISTS lines)
+    if(line MATCHES "^#define AG_VERSION_STRING +\"([^\"]*)\"")
+      set(string ${CMAKE_MATCH_1})
+    endif()
+  endforeach()
+  if(NOT string STREQUAL version)
+    message(FATAL_ERROR "${header}: AG_VERSION_STRING is \"${string}\" but MAJOR.MINOR.PATCH say ${version}")
+  endif()
+  set(${var} ${version} PARENT_SCOPE)
+endfunction()
