@@ -166,13 +166,13 @@ int main(int argc, char **argv)
     kernel("nt", ag__gemm_nt, 1, 128, 185);  /* batch 1 */
     kernel("nt", ag__gemm_nt, 64, 384, 128); /* GRU: h W_hh^T */
     kernel("nt", ag__gemm_nt, 400, 384, 57); /* GRU: x W_ih^T over the live steps */
-    allocations(&d, NAMES_SEED, 1, "seed_b1");
+    allocations(&d, NAMES_TUTORIAL, 1, "tutorial_b1");
     allocations(&d, NAMES_GRU, 64, "gru_b64");
-    train_rate("seed_b1", &d, NAMES_SEED, 1, b1, 0, 0, 1);
+    train_rate("tutorial_b1", &d, NAMES_TUTORIAL, 1, b1, 0, 0, 1);
     /* a few seconds each, so a passing hiccup of the machine moves the rates little */
-    train_rate("seed_b64", &d, NAMES_SEED, 64, 25 * b1, 0, 0, 1);
+    train_rate("tutorial_b64", &d, NAMES_TUTORIAL, 64, 25 * b1, 0, 0, 1);
     train_rate("gru_b64", &d, NAMES_GRU, 64, 0, 3, 1, 1);
-    train_rate("seed_b64_2threads", &d, NAMES_SEED, 64, 25 * b1, 0, 0, 2);
+    train_rate("tutorial_b64_2threads", &d, NAMES_TUTORIAL, 64, 25 * b1, 0, 0, 2);
     train_rate("gru_b64_2threads", &d, NAMES_GRU, 64, 0, 3, 1, 2);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -16,9 +16,9 @@ echo "== ours (bench_names: 1 thread, then the batch-64 runs on 2)"
 ./build-bench/bench_names "$DATA" "$B1" | tee "$OUT/ours"
 echo "== peak memory of whole training runs (rnn_names train)"
 ./build-bench/rnn_names train --data "$DATA" --iters "$B1" --quiet --save "$OUT/m.ckpt" 2>/dev/null |
-  sed -n 's/^peak_rss_mb=/run_seed_b1_peak_rss_mb=/p' | tee -a "$OUT/ours"
+  sed -n 's/^peak_rss_mb=/run_tutorial_b1_peak_rss_mb=/p' | tee -a "$OUT/ours"
 ./build-bench/rnn_names train --data "$DATA" --batch 64 --iters $((10 * B1)) --quiet --save "$OUT/m64.ckpt" 2>/dev/null |
-  sed -n 's/^peak_rss_mb=/run_seed_b64_peak_rss_mb=/p' | tee -a "$OUT/ours"
+  sed -n 's/^peak_rss_mb=/run_tutorial_b64_peak_rss_mb=/p' | tee -a "$OUT/ours"
 ./build-bench/rnn_names train --data "$DATA" --model gru --batch 64 --optim adam --lr 0.002 --clip 3 --epochs 1 \
   --quiet --save "$OUT/g.ckpt" 2>/dev/null | sed -n 's/^peak_rss_mb=/run_gru_b64_peak_rss_mb=/p' | tee -a "$OUT/ours"
 
@@ -48,19 +48,19 @@ PY
 val() { sed -n "s/^.*$2=\([0-9.]*\).*$/\1/p" "$OUT/$1" | head -1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo "== ratios (ours / PyTorch)"
-o1=$(val ours seed_b1_names_per_s); t1=$(val t1 names_per_s)
-o64=$(val ours seed_b64_names_per_s); t64=$(val t64 names_per_s)
+o1=$(val ours tutorial_b1_names_per_s); t1=$(val t1 names_per_s)
+o64=$(val ours tutorial_b64_names_per_s); t64=$(val t64 names_per_s)
 og=$(val ours gru_b64_names_per_s); tg=$(val tgru names_per_s)
-echo "seed batch 1:  ours $o1 names/s, PyTorch $t1 names/s, ratio $(ratio "$o1" "$t1") (target 20)"
-echo "seed batch 64: ours $o64 names/s, PyTorch $t64 names/s, ratio $(ratio "$o64" "$t64") (target 3)"
+echo "tutorial batch 1:  ours $o1 names/s, PyTorch $t1 names/s, ratio $(ratio "$o1" "$t1") (target 20)"
+echo "tutorial batch 64: ours $o64 names/s, PyTorch $t64 names/s, ratio $(ratio "$o64" "$t64") (target 3)"
 echo "gru batch 64:  ours $og names/s, PyTorch $tg names/s, ratio $(ratio "$og" "$tg") (target 3)"
-o64t=$(val ours seed_b64_2threads_names_per_s); ogt=$(val ours gru_b64_2threads_names_per_s)
-echo "2 threads: seed batch 64 $o64t names/s, $(ratio "$o64t" "$o64")x one thread; gru batch 64 $ogt names/s, $(ratio "$ogt" "$og")x one thread (target 1.6)"
+o64t=$(val ours tutorial_b64_2threads_names_per_s); ogt=$(val ours gru_b64_2threads_names_per_s)
+echo "2 threads: tutorial batch 64 $o64t names/s, $(ratio "$o64t" "$o64")x one thread; gru batch 64 $ogt names/s, $(ratio "$ogt" "$og")x one thread (target 1.6)"
 peak=$(val ours peak_fp32_gflops)
 for k in nt_64x128x185 nt_64x18x185 nn_64x185x128 tn_128x185x64 nt_1x128x185; do
   g=$(val ours "kernel_${k}_gflops"); b=$(val blas "blas_${k}_gflops")
   echo "kernel $k: ours $g GFLOP/s ($(ratio "$g" "$peak") of peak $peak), OpenBLAS $b GFLOP/s"
 done
-echo "allocations per step after warm-up: seed batch 1 $(val ours seed_b1_allocs_per_step), gru batch 64 $(val ours gru_b64_allocs_per_step)"
-echo "peak memory of a training run (max RSS, MiB): seed batch 1 $(val ours run_seed_b1_peak_rss_mb), seed batch 64 $(val ours run_seed_b64_peak_rss_mb), gru batch 64 $(val ours run_gru_b64_peak_rss_mb) (target < 20 MB)"
+echo "allocations per step after warm-up: tutorial batch 1 $(val ours tutorial_b1_allocs_per_step), gru batch 64 $(val ours gru_b64_allocs_per_step)"
+echo "peak memory of a training run (max RSS, MiB): tutorial batch 1 $(val ours run_tutorial_b1_peak_rss_mb), tutorial batch 64 $(val ours run_tutorial_b64_peak_rss_mb), gru batch 64 $(val ours run_gru_b64_peak_rss_mb) (target < 20 MB)"
 rm -rf "$OUT"

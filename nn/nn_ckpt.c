@@ -5,12 +5,15 @@
  *   u32 meta_len, then meta_len bytes of text
  *   u32 count, then count records:
  *       u16 name_len, name bytes, u8 rank (0..4), u32 dims[rank], f32 values[prod(dims)]
- *   u8  optimizer: 0 none, 1 SGD, 2 Adam
+ *   u8  optimizer: 0 none, 1 SGD, 2 Adam, 3 Adagrad, 4 RMSprop, 5 AdamW
  *       (if not 0) f64 lr, momentum, weight_decay, beta1, beta2, eps; i64 step
+ *       (if 3 or more) f64 lr_decay, initial_accumulator_value, alpha; u8 centered
  *   u32 CRC-32 of every byte before it
  * All integers and floats little-endian. Parameters are records named as in the model;
- * optimizer state is records named "sgd.momentum.<param>" or "adam.m.<param>" and
- * "adam.v.<param>". */
+ * optimizer state is records named by nn_optim_buffer_name + the parameter's name
+ * ("sgd.momentum.<param>", "adam.m.<param>", "adagrad.sum.<param>", ...), a parameter's
+ * buffers one after another. Files with optimizer 0..2 are byte for byte those of
+ * before Adagrad, RMSprop and AdamW, so the version is still 1. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -108,12 +111,16 @@ static void put_record(writer *w, const char *prefix, const char *name, const ag
     }
 }
 
+enum { N_KINDS = 5, MAX_BUFFERS = 3 }; /* optimizer kinds; state buffers of one (RMSprop's) */
+
 static int optim_records(const nn_optim *o)
 {
-    if (!o) return 0;
-    if (o->kind == NN_ADAM) return 2;
-    return o->state_len > 0 ? 1 : 0;
+    return o ? nn_optim_buffers(o) : 0;
 }
+
+/* Every prefix a state record can have, for telling state from parameters. */
+static const char *const STATE_PREFIXES[] = {"sgd.momentum.", "adam.m.",     "adam.v.",     "adagrad.sum.", "rmsprop.sq.",
+                                             "rmsprop.buf.",  "rmsprop.avg.", "adamw.m.", "adamw.v."};
 
 nn_status nn_ckpt_save(const char *path, const char *meta, const nn_params *ps, const nn_optim *opt,
                        char *err, size_t errlen)
@@ -135,12 +142,7 @@ nn_status nn_ckpt_save(const char *path, const char *meta, const nn_params *ps, 
     long numel = nn_params_numel(ps), at = 0;
     for (int i = 0; i < ps->n && per; i++) {
         const ag_tensor *p = ps->p[i];
-        if (opt->kind == NN_SGD) {
-            put_record(&w, "sgd.momentum.", p->name, p, opt->state + at);
-        } else {
-            put_record(&w, "adam.m.", p->name, p, opt->state + at);
-            put_record(&w, "adam.v.", p->name, p, opt->state + numel + at);
-        }
+        for (int k = 0; k < per; k++) put_record(&w, nn_optim_buffer_name(opt, k), p->name, p, opt->state + k * numel + at);
         at += p->size;
     }
     put_u(&w, opt ? (uint64_t)opt->kind + 1 : 0, 1);
@@ -152,6 +154,12 @@ nn_status nn_ckpt_save(const char *path, const char *meta, const nn_params *ps, 
         put_f64(&w, opt->beta2);
         put_f64(&w, opt->eps);
         put_u(&w, (uint64_t)opt->step, 8);
+        if (opt->kind >= NN_ADAGRAD) {
+            put_f64(&w, opt->lr_decay);
+            put_f64(&w, opt->initial_accumulator_value);
+            put_f64(&w, opt->alpha);
+            put_u(&w, opt->centered != 0, 1);
+        }
     }
     uint32_t crc = w.crc;
     put_u(&w, crc, 4);
@@ -183,8 +191,9 @@ struct nn_ckpt {
     char *meta;
     record *rec;
     int n_rec;
-    int optim_kind; /* 0 none, 1 SGD, 2 Adam */
-    double lr, momentum, weight_decay, beta1, beta2, eps;
+    int optim_kind; /* 0 none, else nn_optim_kind + 1 */
+    double lr, momentum, weight_decay, beta1, beta2, eps, lr_decay, initial_accumulator_value, alpha;
+    int centered;
     long step;
     char *path; /* owned */
 };
@@ -309,8 +318,9 @@ static nn_status parse(nn_ckpt *c, const char *path, char *err, size_t errlen)
     }
     size_t at_opt = r.at;
     c->optim_kind = (int)get_u(&r, 1);
-    if (r.bad || c->optim_kind > 2)
-        return fail(err, errlen, NN_EFORMAT, "checkpoint %s: bad optimizer kind at offset %zu", path, at_opt);
+    if (r.bad || c->optim_kind > N_KINDS)
+        return fail(err, errlen, NN_EFORMAT, "checkpoint %s: bad optimizer kind %d at offset %zu", path, c->optim_kind,
+                    at_opt);
     if (c->optim_kind) {
         c->lr = get_f64(&r);
         c->momentum = get_f64(&r);
@@ -319,6 +329,16 @@ static nn_status parse(nn_ckpt *c, const char *path, char *err, size_t errlen)
         c->beta2 = get_f64(&r);
         c->eps = get_f64(&r);
         c->step = (long)get_u(&r, 8);
+        if (c->optim_kind > NN_ADAM + 1) {
+            c->lr_decay = get_f64(&r);
+            c->initial_accumulator_value = get_f64(&r);
+            c->alpha = get_f64(&r);
+            size_t at_centered = r.at;
+            c->centered = (int)get_u(&r, 1);
+            if (!r.bad && c->centered > 1)
+                return fail(err, errlen, NN_EFORMAT, "checkpoint %s: bad 'centered' flag %d at offset %zu", path,
+                            c->centered, at_centered);
+        }
     }
     if (r.bad || r.at != r.len)
         return fail(err, errlen, NN_EFORMAT, "checkpoint %s: %s at offset %zu", path,
@@ -467,17 +487,29 @@ static nn_status match_records(const nn_ckpt *c, nn_params *ps, nn_optim *opt, c
         if (s != NN_OK) return s;
     }
     if (opt) {
-        static const char *kinds[] = {"no optimizer", "SGD", "Adam"};
+        static const char *kinds[] = {"no optimizer", "SGD", "Adam", "Adagrad", "RMSprop", "AdamW"};
+        if ((unsigned)opt->kind >= N_KINDS)
+            return fail(err, errlen, NN_EARG, "checkpoint %s: the optimizer's kind %d is not one this build knows", c->path,
+                        (int)opt->kind);
         if (c->optim_kind != (int)opt->kind + 1)
             return fail(err, errlen, NN_EMISMATCH, "checkpoint %s: the file holds %s state but the optimizer is %s", c->path,
                         kinds[c->optim_kind], kinds[opt->kind + 1]);
-        if (c->optim_kind == 1 && (c->momentum != 0) != (opt->state_len > 0))
-            return fail(err, errlen, NN_EMISMATCH, "checkpoint %s: SGD momentum %g in the file, %g in the optimizer", c->path,
-                        c->momentum, opt->momentum);
-        int per = optim_records(opt);
+        nn_optim file_opt;
+        nn_ckpt_optim(c, &file_opt);
+        int per = optim_records(opt), same = nn_optim_buffers(&file_opt) == per;
+        for (int k = 0; same && k < per; k++) same = !strcmp(nn_optim_buffer_name(&file_opt, k), nn_optim_buffer_name(opt, k));
+        if (!same)
+            return fail(err, errlen, NN_EMISMATCH,
+                        "checkpoint %s: %s with momentum %g%s in the file, momentum %g%s in the optimizer: "
+                        "their state buffers differ",
+                        c->path, kinds[c->optim_kind], c->momentum, c->centered ? ", centered" : "", opt->momentum,
+                        opt->centered ? ", centered" : "");
+        if (opt->state_len != (long)per * nn_params_numel(ps))
+            return fail(err, errlen, NN_EARG, "checkpoint %s: the optimizer holds %ld state values, not %ld: was it made for this model?",
+                        c->path, opt->state_len, (long)per * nn_params_numel(ps));
         for (int i = 0; i < ps->n && per; i++) {
             for (int k = 0; k < per; k++) {
-                char *name = join(opt->kind == NN_SGD ? "sgd.momentum." : k ? "adam.v." : "adam.m.", ps->p[i]->name);
+                char *name = join(nn_optim_buffer_name(opt, k), ps->p[i]->name);
                 if (!name) return fail(err, errlen, NN_ENOMEM, "checkpoint %s: out of memory", c->path);
                 nn_status s = expect(c, name, ps->p[i], &found[ps->n * (1 + k) + i], err, errlen);
                 ag_free(name);
@@ -488,8 +520,10 @@ static nn_status match_records(const nn_ckpt *c, nn_params *ps, nn_optim *opt, c
     /* every tensor in the file must belong to the model (state: to one of its parameters) */
     for (int i = 0; i < c->n_rec; i++) {
         const char *name = c->rec[i].name, *base = name;
-        if (strncmp(name, "sgd.momentum.", 13) == 0) base = name + 13;
-        else if (strncmp(name, "adam.m.", 7) == 0 || strncmp(name, "adam.v.", 7) == 0) base = name + 7;
+        for (size_t k = 0; k < sizeof STATE_PREFIXES / sizeof STATE_PREFIXES[0] && base == name; k++) {
+            size_t lp = strlen(STATE_PREFIXES[k]);
+            if (strncmp(name, STATE_PREFIXES[k], lp) == 0) base = name + lp;
+        }
         if (!nn_params_get(ps, base))
             return fail(err, errlen, NN_EMISMATCH, "checkpoint %s: the file has '%s', which the model does not", c->path,
                         name);
@@ -499,7 +533,7 @@ static nn_status match_records(const nn_ckpt *c, nn_params *ps, nn_optim *opt, c
 
 nn_status nn_ckpt_load(const nn_ckpt *c, nn_params *ps, nn_optim *opt, char *err, size_t errlen)
 {
-    const record **found = ag_alloc(3 * (size_t)(ps->n ? ps->n : 1) * sizeof *found);
+    const record **found = ag_alloc((1 + MAX_BUFFERS) * (size_t)(ps->n ? ps->n : 1) * sizeof *found);
     if (!found) return fail(err, errlen, NN_ENOMEM, "checkpoint %s: out of memory", c->path);
     /* 1. check everything */
     nn_status s = match_records(c, ps, opt, found, err, errlen);
@@ -513,8 +547,7 @@ nn_status nn_ckpt_load(const nn_ckpt *c, nn_params *ps, nn_optim *opt, char *err
     if (opt) {
         long numel = nn_params_numel(ps), at = 0;
         for (int i = 0; i < ps->n && per; i++) {
-            copy_values(opt->state + at, found[ps->n + i]);
-            if (per == 2) copy_values(opt->state + numel + at, found[2 * ps->n + i]);
+            for (int k = 0; k < per; k++) copy_values(opt->state + k * numel + at, found[ps->n * (1 + k) + i]);
             at += ps->p[i]->size;
         }
         opt->lr = c->lr;
@@ -523,8 +556,72 @@ nn_status nn_ckpt_load(const nn_ckpt *c, nn_params *ps, nn_optim *opt, char *err
         opt->beta1 = c->beta1;
         opt->beta2 = c->beta2;
         opt->eps = c->eps;
+        opt->lr_decay = c->lr_decay;
+        opt->initial_accumulator_value = c->initial_accumulator_value;
+        opt->alpha = c->alpha;
+        opt->centered = c->centered;
         opt->step = c->step;
     }
     ag_free(found);
     return NN_OK;
+}
+
+/* ---- looking into a checkpoint ---- */
+
+int nn_ckpt_count(const nn_ckpt *c)
+{
+    return c->n_rec;
+}
+
+const char *nn_ckpt_name(const nn_ckpt *c, int i)
+{
+    return i >= 0 && i < c->n_rec ? c->rec[i].name : NULL;
+}
+
+int nn_ckpt_find(const nn_ckpt *c, const char *name)
+{
+    const record *r = name ? find(c, name) : NULL;
+    return r ? (int)(r - c->rec) : -1;
+}
+
+int nn_ckpt_shape(const nn_ckpt *c, int i, int *shape)
+{
+    if (i < 0 || i >= c->n_rec) return -1;
+    for (int d = 0; shape && d < c->rec[i].rank; d++) shape[d] = c->rec[i].shape[d];
+    return c->rec[i].rank;
+}
+
+long nn_ckpt_numel(const nn_ckpt *c, int i)
+{
+    return i >= 0 && i < c->n_rec ? c->rec[i].size : -1;
+}
+
+nn_status nn_ckpt_values(const nn_ckpt *c, int i, ag_float *out, long n, char *err, size_t errlen)
+{
+    if (i < 0 || i >= c->n_rec)
+        return fail(err, errlen, NN_EARG, "checkpoint %s: no tensor %d (it holds %d)", c->path, i, c->n_rec);
+    if (n != c->rec[i].size || !out)
+        return fail(err, errlen, NN_EARG, "checkpoint %s: tensor '%s' has %ld values, not %ld%s", c->path, c->rec[i].name,
+                    c->rec[i].size, n, out ? "" : " (and out is NULL)");
+    copy_values(out, &c->rec[i]);
+    return NN_OK;
+}
+
+int nn_ckpt_optim(const nn_ckpt *c, nn_optim *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!c->optim_kind) return 0;
+    out->kind = (nn_optim_kind)(c->optim_kind - 1);
+    out->lr = c->lr;
+    out->momentum = c->momentum;
+    out->weight_decay = c->weight_decay;
+    out->beta1 = c->beta1;
+    out->beta2 = c->beta2;
+    out->eps = c->eps;
+    out->lr_decay = c->lr_decay;
+    out->initial_accumulator_value = c->initial_accumulator_value;
+    out->alpha = c->alpha;
+    out->centered = c->centered;
+    out->step = c->step;
+    return 1;
 }

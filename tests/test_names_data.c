@@ -338,7 +338,7 @@ static void classifier_padding(void **state)
     const names_item *items[5] = {&d.train[0], &d.train[40], &d.train[100], &d.train[250], &d.train[400]};
     /* the four kinds, the GRU bidirectional, then two layers of LSTM and a bidirectional
      * GRU whose classifiers also read the mean state (NAMES_POOL_MEAN) */
-    const int kinds[6] = {NAMES_SEED, NAMES_ELMAN, NAMES_GRU, NAMES_LSTM, NAMES_LSTM, NAMES_GRU};
+    const int kinds[6] = {NAMES_TUTORIAL, NAMES_ELMAN, NAMES_GRU, NAMES_LSTM, NAMES_LSTM, NAMES_GRU};
     const int flags[6] = {0, 0, NAMES_BIDIRECTIONAL, 0, NAMES_POOL_MEAN, NAMES_BIDIRECTIONAL | NAMES_POOL_MEAN};
     for (int c = 0; c < 6; c++) {
         ag_rng r;
@@ -390,7 +390,7 @@ static void threads_model(const names_data *d, names_kind kind, names_model *m)
 {
     ag_rng r;
     ag_rng_seed(&r, 5);
-    int stacked = kind != NAMES_SEED;
+    int stacked = kind != NAMES_TUTORIAL;
     assert_int_equal(names_model_init(m, kind, 16, stacked ? 2 : 1, stacked ? NAMES_BIDIRECTIONAL : 0, d->n_classes,
                                       d->classes, &r), 0);
 }
@@ -424,7 +424,7 @@ static void threads_sum_to_the_batch_gradient(void **state)
     char err[256];
     assert_int_equal(names_load_sample(&d, NULL, err, sizeof err), 0);
     const int cases[][2] = {{2, 10}, {3, 10}, {6, 4}}; /* threads, batch */
-    for (int kind = NAMES_SEED; kind <= NAMES_GRU; kind += NAMES_GRU - NAMES_SEED)
+    for (int kind = NAMES_TUTORIAL; kind <= NAMES_GRU; kind += NAMES_GRU - NAMES_TUTORIAL)
         for (int c = 0; c < 3; c++) {
             names_model start, one, many;
             threads_model(&d, (names_kind)kind, &start);
@@ -650,7 +650,7 @@ static void settings_from_meta(void **state)
         {"batch=99999999999999999999", "got '99999999999999999999'"},
         {"epochs=-1", "its setting 'epochs' expects a whole number from 1 to 100000 (or 0: not used), got '-1'"},
         {"lr=inf", "its setting 'lr' expects a number from 1e-12 to 1000, got 'inf'"},
-        {"model=\x1b[2J", "its setting 'model' must be seed, elman, gru or lstm, got '\\x1b[2J'"},
+        {"model=\x1b[2J", "its setting 'model' must be tutorial, elman, gru or lstm, got '\\x1b[2J'"},
         {"threads=0", "its setting 'threads' expects a whole number from 1 to 64, got '0'"},
         {"distinct=yes", "its setting 'distinct' expects a whole number from 0 to 1, got 'yes'"},
         {"layers=5", "its setting 'layers' expects a whole number from 1 to 4, got '5'"},
@@ -676,6 +676,11 @@ static void settings_from_meta(void **state)
     assert_int_equal(names_settings_from_meta(&x, old, NAMES_SETTINGS_ALL, &store, err, sizeof err), 0);
     assert_true(x.layers == 1 && x.threads == 1 && !x.distinct && x.letter_noise == 0 && !strcmp(x.pool, "last") &&
                 x.data == NULL);
+    assert_string_equal(x.model, "tutorial"); /* the tutorial's model was called "seed" before 0.2 */
+    names_kind kind = NAMES_GRU;
+    assert_int_equal(names_kind_parse("seed", &kind), 0);
+    assert_int_equal(kind, NAMES_TUTORIAL);
+    assert_string_equal(names_kind_name(NAMES_TUTORIAL), "tutorial");
     free(store);
 }
 

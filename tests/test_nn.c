@@ -135,13 +135,13 @@ static const int PLEN[PN] = {5, 2, 4};
 typedef struct {
     int kind; /* 0 seed rnn, 1.. nn_rnn kind + 1 */
     nn_params ps;
-    nn_seed_rnn seed;
+    nn_tutorial_rnn seed;
     nn_rnn rnn;
 } pmodel;
 
 static ag_tensor *pforward(ag_tape *t, pmodel *m, ag_tensor *x, const int *lengths)
 {
-    if (m->kind == 0) return nn_seed_rnn_forward(t, &m->seed, x, lengths);
+    if (m->kind == 0) return nn_tutorial_rnn_forward(t, &m->seed, x, lengths);
     return nn_rnn_forward(t, &m->rnn, x, lengths, NULL, NULL);
 }
 
@@ -153,7 +153,7 @@ static void padding_case(int kind)
     nn_params_init(&m.ps);
     ag_rng r;
     ag_rng_seed(&r, 5);
-    if (kind == 0) assert_int_equal(nn_seed_rnn_init(&m.seed, &m.ps, "", PI, PH, PO, &r), NN_OK);
+    if (kind == 0) assert_int_equal(nn_tutorial_rnn_init(&m.seed, &m.ps, "", PI, PH, PO, &r), NN_OK);
     else assert_int_equal(nn_rnn_init(&m.rnn, &m.ps, (nn_rnn_kind)(kind - 1), "", PI, PH, &r), NN_OK);
     /* the data: x[t][n] for t < PLEN[n], zero padding after */
     ag_float x[PT][PN][PI] = {{{0}}};

@@ -24,7 +24,7 @@ typedef struct {
     const int *lengths;
     int which; /* 0 linear, 1 seed rnn, 2+ nn_rnn kinds */
     nn_linear lin;
-    nn_seed_rnn seed;
+    nn_tutorial_rnn seed;
     nn_rnn rnn;
     int want_all;
     nn_rnn second; /* which == 3: a second layer over the first's every-step output */
@@ -35,7 +35,7 @@ static ag_tensor *run(ag_tape *t, void *ud)
 {
     fx *f = ud;
     if (f->which == 0) return nn_linear_forward(t, &f->lin, ag_reshape(t, f->x, 2, (int[]){T * f->N, I}));
-    if (f->which == 1) return nn_seed_rnn_forward(t, &f->seed, f->x, f->lengths);
+    if (f->which == 1) return nn_tutorial_rnn_forward(t, &f->seed, f->x, f->lengths);
     ag_tensor *all = NULL;
     if (f->which == 3) { /* two layers with dropout between; the mask is redrawn the same every call */
         ag_rng r;
@@ -64,7 +64,7 @@ static void check(int which, nn_rnn_kind kind, int N, const int *lengths, int wa
     ag_fill_uniform(f.x, &rng, -1, 1);
     nn_status s = NN_OK;
     if (which == 0) s = nn_linear_init(&f.lin, &f.ps, "lin.", I, O, 1, &rng);
-    if (which == 1) s = nn_seed_rnn_init(&f.seed, &f.ps, "", I, H, O, &rng);
+    if (which == 1) s = nn_tutorial_rnn_init(&f.seed, &f.ps, "", I, H, O, &rng);
     if (which >= 2) s = nn_rnn_init(&f.rnn, &f.ps, kind, "rnn.", I, H, &rng);
     if (which == 3) {
         assert_int_equal(s, NN_OK);

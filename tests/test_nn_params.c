@@ -145,8 +145,8 @@ static void no_caps(void **state)
     nn_linear l;
     assert_int_equal(nn_linear_init(&l, &ps, prefix, 3, 2, 1, &r), NN_OK);
     assert_int_equal(strlen(l.bias->name), 299 + 4);
-    nn_seed_rnn sr;
-    assert_int_equal(nn_seed_rnn_init(&sr, &ps, prefix, 3, 4, 2, &r), NN_OK);
+    nn_tutorial_rnn sr;
+    assert_int_equal(nn_tutorial_rnn_init(&sr, &ps, prefix, 3, 4, 2, &r), NN_OK);
     assert_int_equal(strlen(sr.i2o.weight->name), 299 + 10);
     nn_rnn rnn;
     assert_int_equal(nn_rnn_init_layer(&rnn, &ps, NN_GRU, "rnn.", 100, 3, 4, &r), NN_OK);
@@ -240,11 +240,11 @@ static void failed_inits_change_nothing(void **state)
     assert_error(&ps, NN_ESHAPE, "'wide.weight_ih_l0' has rank 2 and shape (65536, 65536)");
     assert_unchanged(&ps, &s);
 
-    nn_seed_rnn sr;
-    assert_int_equal(nn_seed_rnn_init(&sr, &ps, "", 3, 4, 2, &r), NN_EDUP);
+    nn_tutorial_rnn sr;
+    assert_int_equal(nn_tutorial_rnn_init(&sr, &ps, "", 3, 4, 2, &r), NN_EDUP);
     assert_error(&ps, NN_EDUP, "'i2o.weight'");
     assert_unchanged(&ps, &s); /* i2h.weight and i2h.bias went too */
-    assert_int_equal(nn_seed_rnn_init(&sr, &ps, "", 3, 0, 2, &r), NN_EARG);
+    assert_int_equal(nn_tutorial_rnn_init(&sr, &ps, "", 3, 0, 2, &r), NN_EARG);
     assert_error(&ps, NN_EARG, "hidden = 0");
     assert_int_equal(nn_linear_init(&l, &ps, "x.", 0, 3, 1, &r), NN_EARG);
     assert_error(&ps, NN_EARG, "linear 'x.': in = 0");
@@ -266,8 +266,8 @@ static nn_status init_linear(nn_params *ps, ag_rng *r)
 
 static nn_status init_seed(nn_params *ps, ag_rng *r)
 {
-    nn_seed_rnn m;
-    return nn_seed_rnn_init(&m, ps, "seed.", 3, 4, 2, r);
+    nn_tutorial_rnn m;
+    return nn_tutorial_rnn_init(&m, ps, "seed.", 3, 4, 2, r);
 }
 
 static nn_status init_lstm(nn_params *ps, ag_rng *r)

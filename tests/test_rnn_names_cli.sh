@@ -35,7 +35,7 @@ expect 2 "--threads expects a whole number from 1 to 64, got '0'" "$BIN" train -
 expect 2 "--lr expects a number" "$BIN" train --lr -1
 expect 2 "--lr expects a number" "$BIN" train --lr nan
 expect 2 "option '--batch' needs a value" "$BIN" train --batch
-expect 2 "--model must be seed, elman, gru or lstm, got 'rnn'" "$BIN" train --model rnn
+expect 2 "--model must be tutorial, elman, gru or lstm, got 'rnn'" "$BIN" train --model rnn
 expect 2 "--optim must be sgd or adam" "$BIN" train --optim rmsprop
 expect 2 "give --iters or --epochs, not both" "$BIN" train --iters 5 --epochs 1
 expect 2 "unexpected argument 'extra'" "$BIN" train extra
@@ -47,7 +47,7 @@ expect 1 "no <Language>.txt files" "$BIN" train --data "$T/empty" --save "$T/m.c
 test ! -e "$T/m.ckpt" || { echo "FAIL: a failed run wrote a checkpoint"; fails=$((fails + 1)); }
 
 # a real run on the sample, every model kind, short
-for model in seed elman gru lstm; do
+for model in tutorial elman gru lstm; do
   expect 0 "test_accuracy=0\.[0-9]*" "$BIN" train --model $model --hidden 16 --iters 300 --batch 4 --save "$T/$model.ckpt" --quiet
   grep -q "train_names_per_s=" "$T/out" || { echo "FAIL: no train_names_per_s for $model"; fails=$((fails + 1)); }
   grep -q "macro_accuracy=" "$T/out" || { echo "FAIL: no macro_accuracy for $model"; fails=$((fails + 1)); }
@@ -59,6 +59,9 @@ for model in seed elman gru lstm; do
   expect 0 "^([-0-9.]*) [A-Z]" "$BIN" predict --load "$T/$model.ckpt" Satoshi "Ślusàrski"
   test "$(grep -c '^(' "$T/out")" -eq 6 || { echo "FAIL: predict should print 3 lines per name"; fails=$((fails + 1)); }
 done
+# the tutorial's model under its old name: accepted, and the checkpoint says model=tutorial
+expect 0 "model=tutorial" "$BIN" train --model seed --hidden 8 --iters 50 --save "$T/old_name.ckpt" --quiet
+expect 0 "^([-0-9.]*) [A-Z]" "$BIN" predict --load "$T/old_name.ckpt" Satoshi
 # a bidirectional LSTM whose classifier also reads the mean state: its checkpoint says so
 expect 0 "pool=mean" "$BIN" train --model lstm --bidirectional --pool mean --hidden 8 --iters 100 --batch 4 --save "$T/pool.ckpt" --quiet
 expect 0 "^([-0-9.]*) [A-Z]" "$BIN" predict --load "$T/pool.ckpt" Satoshi
@@ -81,13 +84,13 @@ expect 1 "has no test names (a name is in the test split when the CRC-32 of its 
 expect 2 "--distinct needs --epochs" "$BIN" train --distinct
 expect 2 "--letter-noise expects a number from 0 to 0.5, got '0.7'" "$BIN" train --letter-noise 0.7
 expect 0 "confusion matrix" "$BIN" eval --load "$T/gru.ckpt"
-expect 0 "macro_accuracy=" "$BIN" eval --load "$T/seed.ckpt"
-head -3 "$T/seed.loss.csv" | grep -q "names_seen,mean_loss" || { echo "FAIL: loss csv header"; fails=$((fails + 1)); }
-expect 1 "no letter left after folding" "$BIN" predict --load "$T/seed.ckpt" "日本"
+expect 0 "macro_accuracy=" "$BIN" eval --load "$T/tutorial.ckpt"
+head -3 "$T/tutorial.loss.csv" | grep -q "names_seen,mean_loss" || { echo "FAIL: loss csv header"; fails=$((fails + 1)); }
+expect 1 "no letter left after folding" "$BIN" predict --load "$T/tutorial.ckpt" "日本"
 
 # bad checkpoints
 expect 1 "cannot open" "$BIN" predict --load "$T/none.ckpt" Smith
-head -c 100 "$T/seed.ckpt" > "$T/cut.ckpt"
+head -c 100 "$T/tutorial.ckpt" > "$T/cut.ckpt"
 expect 1 "cut.ckpt: checksum mismatch" "$BIN" predict --load "$T/cut.ckpt" Smith
 printf 'hello world, not a checkpoint at all\n' > "$T/text.ckpt"
 expect 1 "not a checkpoint (bad magic" "$BIN" eval --load "$T/text.ckpt"
@@ -95,7 +98,7 @@ expect 1 "not a regular file" "$BIN" eval --load "$T"
 
 # a data directory whose languages differ from the model's
 mkdir "$T/two"; printf 'Abe\nBo\nCy\nDee\nEd\nFlo\nGus\nHal\nIke\n' > "$T/two/A.txt"; cp "$T/two/A.txt" "$T/two/B.txt"
-expect 1 "languages are not the 18 the model was trained on" "$BIN" eval --load "$T/seed.ckpt" --data "$T/two"
+expect 1 "languages are not the 18 the model was trained on" "$BIN" eval --load "$T/tutorial.ckpt" --data "$T/two"
 # bad lines warn with file and line, and the run goes on
 printf 'Abe\n\377\376\nBo\n' > "$T/two/C.txt"
 expect 0 "C.txt:2: invalid UTF-8" "$BIN" train --data "$T/two" --iters 50 --save "$T/two.ckpt" --quiet

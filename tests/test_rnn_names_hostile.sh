@@ -113,7 +113,7 @@ resume_refused "its settings iters=0 and epochs=0: exactly one of them must be 0
 resume_refused "its setting 'hidden' expects a whole number from 1 to 4096, got '0'" hidden=0
 resume_refused "its setting 'threads' expects a whole number from 1 to 64, got '65'" threads=65
 resume_refused "its setting 'lr' expects a number from 1e-12 to 1000, got 'nan'" lr=nan
-resume_refused "its setting 'model' must be seed, elman, gru or lstm, got 'rnn'" model=rnn
+resume_refused "its setting 'model' must be tutorial, elman, gru or lstm, got 'rnn'" model=rnn
 resume_refused "its setting 'bidirectional' expects a whole number from 0 to 1, got '2'" bidirectional=2
 resume_refused "its setting 'dropout' expects a number from 0 to 0.95, got '0.99'" dropout=0.99
 resume_refused "its setting 'seed' expects a whole number from 0 to 2147483647, got '-3'" seed=-3

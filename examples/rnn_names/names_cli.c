@@ -41,7 +41,8 @@ const char names_usage_train[] =
     "\n"
     "  --data DIR         directory of <Language>.txt files (default: the built-in sample);\n"
     "                     the checkpoint stores its absolute path, for eval and --resume\n"
-    "  --model KIND       seed (the tutorial's RNN), elman, gru or lstm (default seed)\n"
+    "  --model KIND       tutorial (the PyTorch tutorial's RNN), elman, gru or lstm\n"
+    "                     (default tutorial; 'seed', its old name, is still read)\n"
     "  --hidden N         hidden size (default 128)\n"
     "  --layers L         stacked recurrent layers, 1 to 4 (elman, gru, lstm; default 1)\n"
     "  --bidirectional    add a second stack that reads each name backwards (elman, gru, lstm)\n"
@@ -124,7 +125,10 @@ typedef struct {
                                   the option existed); NULL: the key is required */
 } setting;
 
-static const char *const models[] = {"seed", "elman", "gru", "lstm", NULL};
+static const char *const models[] = {"tutorial", "elman", "gru", "lstm", NULL};
+/* Words that were renamed: still read (checkpoints and scripts from before 0.2 say
+ * model=seed), never written. */
+static const char *const renamed[][2] = {{"seed", "tutorial"}};
 static const char *const pools[] = {"last", "mean", NULL};
 static const char *const optims[] = {"sgd", "adam", NULL};
 static const char *const schedules[] = {"constant", "cosine", NULL};
@@ -197,9 +201,11 @@ static int check_double(const char *s, double lo, double hi, int zero_ok, double
     return -1;
 }
 
-/* "must be seed, elman, gru or lstm, got 'S'" */
+/* "must be tutorial, elman, gru or lstm, got 'S'" */
 static int check_word(const char *s, const char *const *words, const char **out, char *why, size_t whyn)
 {
+    for (size_t i = 0; i < sizeof renamed / sizeof renamed[0]; i++)
+        if (!strcmp(s, renamed[i][0])) s = renamed[i][1];
     for (int i = 0; words[i]; i++)
         if (!strcmp(s, words[i])) {
             *out = words[i];
@@ -313,9 +319,9 @@ int names_cli_parse(const char *cmd, int argc, char **argv, int first, options *
 
 int names_settings_check(const options *o, char *why, size_t whyn)
 {
-    if (o->model && !strcmp(o->model, "seed") &&
+    if (o->model && !strcmp(o->model, "tutorial") &&
         (o->layers != 1 || o->dropout > 0 || o->bidirectional || (o->pool && !strcmp(o->pool, "mean")))) {
-        snprintf(why, whyn, "--layers, --bidirectional, --pool and --dropout are for elman, gru and lstm, not seed");
+        snprintf(why, whyn, "--layers, --bidirectional, --pool and --dropout are for elman, gru and lstm, not tutorial");
         return -1;
     }
     if (o->iters && o->epochs) {

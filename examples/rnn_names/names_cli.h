@@ -60,7 +60,7 @@ int names_settings_from_meta(options *o, const char *meta, int which, char **sto
  * most n bytes and returns the length the whole text needs. */
 size_t names_settings_meta(const options *o, char *buf, size_t n);
 
-/* The checks that involve several settings (the seed model takes no --layers, ...),
+/* The checks that involve several settings (the tutorial model takes no --layers, ...),
  * for the command line and checkpoints alike. 0, or -1 with the reason in why. */
 int names_settings_check(const options *o, char *why, size_t whyn);
 

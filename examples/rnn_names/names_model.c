@@ -7,7 +7,7 @@
 #include "names_cli.h"
 #include "names_model.h"
 
-static const char *const kind_names[] = {"seed", "elman", "gru", "lstm"};
+static const char *const kind_names[] = {"tutorial", "elman", "gru", "lstm"};
 
 const char *names_kind_name(names_kind k)
 {
@@ -16,6 +16,7 @@ const char *names_kind_name(names_kind k)
 
 int names_kind_parse(const char *s, names_kind *k)
 {
+    if (strcmp(s, "seed") == 0) s = "tutorial"; /* its name before 0.2, in older checkpoints */
     for (int i = 0; i < 4; i++)
         if (strcmp(s, kind_names[i]) == 0) {
             *k = (names_kind)i;
@@ -36,7 +37,7 @@ int names_model_build(names_model *m, names_kind kind, int hidden, int layers, i
     memset(m, 0, sizeof *m);
     if (hidden < 1 || hidden > 4096 || n_classes < 2 || n_classes > NAMES_MAX_CLASSES || layers < 1 ||
         layers > NAMES_MAX_LAYERS || (flags & ~(NAMES_BIDIRECTIONAL | NAMES_POOL_MEAN)) ||
-        (kind == NAMES_SEED && (layers != 1 || flags))) {
+        (kind == NAMES_TUTORIAL && (layers != 1 || flags))) {
         if (err && errlen)
             snprintf(err, errlen, "bad sizes: hidden=%d (1 to 4096), layers=%d (1 to %d; 1 for seed), %d classes "
                      "(2 to %d)", hidden, layers, NAMES_MAX_LAYERS, n_classes, NAMES_MAX_CLASSES);
@@ -51,8 +52,8 @@ int names_model_build(names_model *m, names_kind kind, int hidden, int layers, i
     memcpy(m->classes, classes, (size_t)n_classes * sizeof *classes);
     nn_params_init(&m->ps);
     nn_status s;
-    if (kind == NAMES_SEED) {
-        s = nn_seed_rnn_init(&m->seed, &m->ps, "", NAMES_N_LETTERS, hidden, n_classes, rng);
+    if (kind == NAMES_TUTORIAL) {
+        s = nn_tutorial_rnn_init(&m->tutorial, &m->ps, "", NAMES_N_LETTERS, hidden, n_classes, rng);
     } else {
         static const nn_rnn_kind map[] = {NN_ELMAN, NN_ELMAN, NN_GRU, NN_LSTM};
         s = NN_OK;
@@ -138,7 +139,7 @@ ag_tensor *names_model_forward(ag_tape *t, names_model *m, const names_item *con
         padded |= lengths[n] != T;
     }
     ag_tensor *x = letters(t, items, N, T, 0);
-    if (m->kind == NAMES_SEED) return nn_seed_rnn_forward(t, &m->seed, x, padded ? lengths : NULL);
+    if (m->kind == NAMES_TUTORIAL) return nn_tutorial_rnn_forward(t, &m->tutorial, x, padded ? lengths : NULL);
     ag_tensor *h = stack(t, m, m->rnn, x, padded ? lengths : NULL);
     if (m->bidirectional) {
         ag_tensor *both[2] = {h, stack(t, m, m->rev, letters(t, items, N, T, 1), padded ? lengths : NULL)};
@@ -267,7 +268,7 @@ int names_model_from_meta(names_model *m, const char *meta, char *err, size_t er
 {
     options o = {0};
     char *store = NULL, classes[NAMES_MAX_CLASSES][NAMES_MAX_CLASS_NAME];
-    names_kind kind = NAMES_SEED;
+    names_kind kind = NAMES_TUTORIAL;
     int n = 0, rc = names_settings_from_meta(&o, meta, NAMES_SETTINGS_MODEL, &store, err, errlen);
     if (rc == 0) rc = names_letters_check(meta, err, errlen);
     if (rc == 0) rc = names_classes_from_meta(meta, classes, &n, err, errlen);

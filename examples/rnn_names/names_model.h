@@ -1,5 +1,5 @@
 /* names_model.h -- the name classifiers of rnn_names, built from nn/ modules:
- *   seed:  the tutorial's RNN (nn_seed_rnn), output read at each name's last letter;
+ *   tutorial: the tutorial's RNN (nn_tutorial_rnn), output read at each name's last letter;
  *   elman, gru, lstm: nn_rnn over the letters, then Linear(hidden, classes) and
  *          log_softmax on each name's last hidden state. */
 #ifndef NAMES_MODEL_H
@@ -8,7 +8,7 @@
 #include "names_data.h"
 #include "nn.h"
 
-typedef enum { NAMES_SEED, NAMES_ELMAN, NAMES_GRU, NAMES_LSTM } names_kind;
+typedef enum { NAMES_TUTORIAL, NAMES_ELMAN, NAMES_GRU, NAMES_LSTM } names_kind;
 
 #define NAMES_MAX_LAYERS 4
 
@@ -17,7 +17,7 @@ typedef struct {
     int hidden, layers, n_classes;
     char classes[NAMES_MAX_CLASSES][NAMES_MAX_CLASS_NAME];
     nn_params ps;    /* owns every parameter */
-    nn_seed_rnn seed;
+    nn_tutorial_rnn tutorial;
     nn_rnn rnn[NAMES_MAX_LAYERS]; /* elman, gru, lstm: a stack of `layers` */
     int bidirectional;             /* a second stack reads each name from its end */
     int pool_mean;                 /* the classifier also reads the mean of the top layer's

@@ -313,105 +313,157 @@ static double pool_step(names_pool *p, const names_item **batch, const int *targ
     return loss;
 }
 
+/* A run in progress: what the loop keeps besides the model and the optimizer. */
+typedef struct {
+    const names_data *d;
+    const names_train_opts *o;
+    names_train_state st;  /* the random streams and the epoch position */
+    int *order;            /* --epochs: the current epoch's shuffle of the training names */
+    names_item *noisy;     /* --letter-noise: the batch's altered copies */
+    long total;            /* names to see in all */
+    long every, first;     /* a curve point per `every` names; names seen before this call */
+    long stretch_n;        /* names since the last curve point, and their loss */
+    double stretch_loss, loss_sum, recent; /* recent: the loss's running average, for the progress line */
+    double t0, last_print;
+    int tty, decile;
+} run;
+
+/* The next n names and their languages into batch and targets: shuffled passes over
+ * every training name (--epochs), or the tutorial's draw (a language uniformly, then
+ * one of its names); with --letter-noise, a copy with some letters swapped. */
+static void draw_batch(run *u, const names_item **batch, int *targets, int n)
+{
+    const names_data *d = u->d;
+    for (int b = 0; b < n; b++) {
+        const names_item *it;
+        if (u->o->epochs > 0) {
+            if (u->st.pos < 0 || u->st.pos == d->n_train) {
+                u->st.epoch_rng = u->st.rng;
+                shuffle(u->order, d->n_train, &u->st.rng);
+                u->st.pos = 0;
+            }
+            it = &d->train[u->order[u->st.pos++]];
+        } else {
+            int c = ag_rng_below(&u->st.rng, d->n_classes);
+            int lo = d->class_start[c], cnt = d->class_start[c + 1] - lo;
+            it = &d->train[d->by_class[lo + ag_rng_below(&u->st.rng, cnt)]];
+        }
+        if (u->noisy) {
+            u->noisy[b] = *it;
+            for (int i = 0; i < it->len; i++)
+                if (ag_rng_uniform(&u->st.noise) < u->o->letter_noise)
+                    u->noisy[b].text[i] = NAMES_LETTERS[ag_rng_below(&u->st.noise, NAMES_N_LETTERS)];
+            it = &u->noisy[b];
+        }
+        batch[b] = it;
+        targets[b] = it->label;
+    }
+}
+
+/* A step's loss and gradients must be finite before they touch the model. 0, or -1
+ * with the message: which tensor, or the loss, and what to do. */
+static int check_step(double l, const names_model *m, const names_train_result *r, char *err, size_t errlen)
+{
+    const char *tensor = isfinite(l) ? nn_params_first_nonfinite(&m->ps, 1) : NULL;
+    if (isfinite(l) && !tensor) return 0;
+    char what[128];
+    if (tensor) snprintf(what, sizeof what, "the gradient of '%s' has a NaN or Inf", tensor);
+    else snprintf(what, sizeof what, "the loss is %g", l);
+    snprintf(err, errlen, "step %ld (after %ld names): %s; stopped before the step changed the model "
+             "(lower --lr or set --clip)", r->steps, r->names_seen, what);
+    return -1;
+}
+
+/* After a step of n names with mean loss l: the loss curve and the progress line. */
+static void account(run *u, names_train_result *r, int n, double l)
+{
+    u->loss_sum += l * n;
+    u->stretch_loss += l * n;
+    u->stretch_n += n;
+    u->recent = u->recent == 0 ? l : 0.99 * u->recent + 0.01 * l;
+    if (u->stretch_n >= u->every && r->n_points < 2 * CURVE_POINTS) {
+        r->curve_x[r->n_points] = (double)r->names_seen;
+        r->curve_y[r->n_points++] = u->stretch_loss / u->stretch_n;
+        u->stretch_loss = 0;
+        u->stretch_n = 0;
+    }
+    if (!u->o->progress) return;
+    double t = now();
+    int dec = (int)(10 * r->names_seen / u->total);
+    if (r->names_seen < u->total && (u->tty ? t - u->last_print > 0.25 : dec > u->decile)) {
+        progress(u->o->progress, u->tty, r->names_seen, u->first, u->total, u->t0, u->recent, 0);
+        u->last_print = t;
+        u->decile = dec;
+    }
+}
+
+/* The starting state: fresh from the seed, or the resumed one (inside an epoch, that
+ * epoch's order is drawn again). 0, or -1 with err set. */
+static int start(run *u, names_train_result *r, char *err, size_t errlen)
+{
+    if (u->o->resume) u->st = *u->o->resume;
+    else names_train_state_init(&u->st, u->o->seed);
+    if (u->o->epochs > 0 && u->st.pos >= 0) {
+        ag_rng again = u->st.epoch_rng;
+        shuffle(u->order, u->d->n_train, &again);
+        if (u->st.pos > u->d->n_train) {
+            snprintf(err, errlen, "cannot resume: position %ld is past the %d training names", u->st.pos,
+                     u->d->n_train);
+            return -1;
+        }
+    }
+    r->names_seen = u->st.names_seen;
+    r->steps = u->st.steps;
+    u->every = u->total / CURVE_POINTS > 0 ? u->total / CURVE_POINTS : 1;
+    u->first = r->names_seen;
+    u->tty = u->o->progress && isatty(fileno(u->o->progress));
+    return 0;
+}
+
 int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_train_opts *o,
                 names_train_result *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     r->saved_at = -1;
-    long total = o->epochs > 0 ? (long)o->epochs * d->n_train : o->iters;
+    run u = {.d = d, .o = o, .total = o->epochs > 0 ? (long)o->epochs * d->n_train : o->iters};
     /* --schedule cosine: from --lr down to 0 over the run, by names seen */
-    const nn_schedule cosine = {.kind = NN_SCHED_COSINE, .base_lr = o->lr, .total = total > 0 ? total : 1};
+    const nn_schedule cosine = {.kind = NN_SCHED_COSINE, .base_lr = o->lr, .total = u.total > 0 ? u.total : 1};
     int B = o->batch, T = o->threads > 1 ? o->threads : 1;
     names_pool pool = {0};
     const names_item **batch = malloc((size_t)B * sizeof *batch);
-    names_item *noisy = o->letter_noise > 0 ? malloc((size_t)B * sizeof *noisy) : NULL;
     int *targets = malloc((size_t)B * sizeof *targets);
-    int *order = malloc((size_t)d->n_train * sizeof *order);
+    u.noisy = o->letter_noise > 0 ? malloc((size_t)B * sizeof *u.noisy) : NULL;
+    u.order = malloc((size_t)d->n_train * sizeof *u.order);
     r->curve_x = malloc(CURVE_POINTS * 2 * sizeof *r->curve_x);
     r->curve_y = malloc(CURVE_POINTS * 2 * sizeof *r->curve_y);
-    int rc = 0;
-    if (!batch || !targets || !order || !r->curve_x || !r->curve_y || (o->letter_noise > 0 && !noisy)) {
+    int rc = -1;
+    if (!batch || !targets || !u.order || !r->curve_x || !r->curve_y || (o->letter_noise > 0 && !u.noisy)) {
         snprintf(err, errlen, "out of memory");
-        rc = -1;
         goto done;
     }
-    names_train_state st;
-    if (o->resume) st = *o->resume;
-    else names_train_state_init(&st, o->seed);
-    if (o->epochs > 0 && st.pos >= 0) { /* resuming inside an epoch: its order again */
-        ag_rng again = st.epoch_rng;
-        shuffle(order, d->n_train, &again);
-        if (st.pos > d->n_train) {
-            snprintf(err, errlen, "cannot resume: position %ld is past the %d training names", st.pos, d->n_train);
-            rc = -1;
-            goto done;
-        }
-    }
-    r->names_seen = st.names_seen;
-    r->steps = st.steps;
+    if (start(&u, r, err, errlen) != 0) goto done;
     m->dropout = o->dropout;
-    m->drop_rng = o->dropout > 0 ? &st.drop : NULL;
-    if (pool_init(&pool, m, T, err, errlen) != 0) {
-        rc = -1;
-        goto done;
-    }
-    long every = total / CURVE_POINTS > 0 ? total / CURVE_POINTS : 1, stretch_n = 0, first = r->names_seen;
-    double stretch_loss = 0, loss_sum = 0, t0 = now(), last_print = t0, recent = 0;
-    int tty = o->progress && isatty(fileno(o->progress)), decile = 0;
-    while (r->names_seen < total) {
-        int n = (int)(total - r->names_seen < B ? total - r->names_seen : B);
-        names_train_state before = st; /* what a save made during this step records */
+    m->drop_rng = o->dropout > 0 ? &u.st.drop : NULL;
+    if (pool_init(&pool, m, T, err, errlen) != 0) goto done;
+    u.t0 = u.last_print = now();
+    while (r->names_seen < u.total) {
+        int n = (int)(u.total - r->names_seen < B ? u.total - r->names_seen : B);
+        names_train_state before = u.st; /* what a save made during this step records */
         before.names_seen = r->names_seen;
         before.steps = r->steps;
-        for (int b = 0; b < n; b++) {
-            const names_item *it;
-            if (o->epochs > 0) { /* shuffled passes over every training name */
-                if (st.pos < 0 || st.pos == d->n_train) {
-                    st.epoch_rng = st.rng;
-                    shuffle(order, d->n_train, &st.rng);
-                    st.pos = 0;
-                }
-                it = &d->train[order[st.pos++]];
-            } else { /* the tutorial: a language uniformly, then one of its names */
-                int c = ag_rng_below(&st.rng, d->n_classes);
-                int lo = d->class_start[c], cnt = d->class_start[c + 1] - lo;
-                it = &d->train[d->by_class[lo + ag_rng_below(&st.rng, cnt)]];
-            }
-            if (noisy) { /* a copy with some letters swapped for random ones */
-                noisy[b] = *it;
-                for (int i = 0; i < it->len; i++)
-                    if (ag_rng_uniform(&st.noise) < o->letter_noise)
-                        noisy[b].text[i] = NAMES_LETTERS[ag_rng_below(&st.noise, NAMES_N_LETTERS)];
-                it = &noisy[b];
-            }
-            batch[b] = it;
-            targets[b] = it->label;
-        }
+        draw_batch(&u, batch, targets, n);
         names_worker *failed;
-        double l = pool_step(&pool, batch, targets, n, o->dropout > 0 ? &st.drop : NULL, &failed);
+        double l = pool_step(&pool, batch, targets, n, o->dropout > 0 ? &u.st.drop : NULL, &failed);
         if (failed) {
             snprintf(err, errlen, "training step at name %ld: %s", r->names_seen, ag_tape_error(failed->tape));
-            rc = -1;
             goto done;
         }
         r->steps++;
-        const char *tensor = isfinite(l) ? nn_params_first_nonfinite(&m->ps, 1) : NULL;
-        if (!isfinite(l) || tensor) {
-            char what[128];
-            if (tensor) snprintf(what, sizeof what, "the gradient of '%s' has a NaN or Inf", tensor);
-            else snprintf(what, sizeof what, "the loss is %g", l);
-            snprintf(err, errlen, "step %ld (after %ld names): %s; stopped before the step changed the model "
-                     "(lower --lr or set --clip)", r->steps, r->names_seen, what);
-            rc = -1;
-            goto done;
-        }
+        if (check_step(l, m, r, err, errlen) != 0) goto done;
         /* A periodic save is made here, before the update: these parameters have just given a
          * finite loss and gradient, so the file always holds a state known to be good. */
         if (o->save && o->save_every > 0 && (r->names_seen + n) / o->save_every != r->names_seen / o->save_every) {
-            if (o->save(o->save_ud, &before, err, errlen) != 0) {
-                rc = -1;
-                goto done;
-            }
+            if (o->save(o->save_ud, &before, err, errlen) != 0) goto done;
             r->saved_at = r->names_seen;
         }
         if (o->clip > 0) nn_clip_grad_norm(&m->ps, o->clip);
@@ -419,40 +471,23 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
         nn_optim_step(opt);
         /* (an update that overflows shows up at the next step, as a non-finite loss) */
         r->names_seen += n;
-        loss_sum += l * n;
-        stretch_loss += l * n;
-        stretch_n += n;
-        recent = recent == 0 ? l : 0.99 * recent + 0.01 * l;
-        if (stretch_n >= every && r->n_points < 2 * CURVE_POINTS) {
-            r->curve_x[r->n_points] = (double)r->names_seen;
-            r->curve_y[r->n_points++] = stretch_loss / stretch_n;
-            stretch_loss = 0;
-            stretch_n = 0;
-        }
-        if (o->progress) {
-            double t = now();
-            int dec = (int)(10 * r->names_seen / total);
-            if (r->names_seen < total && (tty ? t - last_print > 0.25 : dec > decile)) {
-                progress(o->progress, tty, r->names_seen, first, total, t0, recent, 0);
-                last_print = t;
-                decile = dec;
-            }
-        }
+        account(&u, r, n, l);
     }
-    r->seconds = now() - t0;
-    r->names_per_s = r->seconds > 0 ? (r->names_seen - first) / r->seconds : 0;
-    r->mean_loss = r->names_seen > first ? loss_sum / (r->names_seen - first) : 0;
-    r->end = st;
+    r->seconds = now() - u.t0;
+    r->names_per_s = r->seconds > 0 ? (r->names_seen - u.first) / r->seconds : 0;
+    r->mean_loss = r->names_seen > u.first ? u.loss_sum / (r->names_seen - u.first) : 0;
+    r->end = u.st;
     r->end.names_seen = r->names_seen;
     r->end.steps = r->steps;
-    if (o->progress) progress(o->progress, tty, r->names_seen, first, total, t0, recent, 1);
+    if (o->progress) progress(o->progress, u.tty, r->names_seen, u.first, u.total, u.t0, u.recent, 1);
+    rc = 0;
 done:
     m->drop_rng = NULL; /* evaluation from here on */
     pool_free(&pool);
     free(batch);
-    free(noisy);
+    free(u.noisy);
     free(targets);
-    free(order);
+    free(u.order);
     if (rc != 0) names_train_result_free(r);
     return rc;
 }

@@ -4,7 +4,7 @@
  * --------
  * A model keeps its parameters in an nn_params registry: a flat list of named leaf
  * tensors ("i2h.weight", "rnn.weight_ih_l0", ...), which it owns and frees together.
- * Modules (nn_linear, nn_seed_rnn, nn_rnn) are small structs that point into that
+ * Modules (nn_linear, nn_tutorial_rnn, nn_rnn) are small structs that point into that
  * registry; their forward functions only call ag_ ops, so every gradient, through
  * time included, comes out of the tape. Nothing here writes a backward pass.
  *
@@ -12,13 +12,13 @@
  *     nn_params_init(&ps);
  *     ag_rng rng;
  *     ag_rng_seed(&rng, 1);
- *     nn_seed_rnn rnn;
- *     if (nn_seed_rnn_init(&rnn, &ps, "", 57, 128, 18, &rng) != NN_OK) ...;
+ *     nn_tutorial_rnn rnn;
+ *     if (nn_tutorial_rnn_init(&rnn, &ps, "", 57, 128, 18, &rng) != NN_OK) ...;
  *     nn_optim opt;
  *     nn_sgd_init(&opt, &ps, 0.005, 0, 0);
  *     // per name:  ag_tape_reset(tape); nn_params_zero_grad(&ps);
- *     //            h = nn_seed_rnn_init_hidden(tape, &rnn, 1);
- *     //            for each letter: out = nn_seed_rnn_step(tape, &rnn, x_t, h, &h);
+ *     //            h = nn_tutorial_rnn_init_hidden(tape, &rnn, 1);
+ *     //            for each letter: out = nn_tutorial_rnn_step(tape, &rnn, x_t, h, &h);
  *     //            ag_backward(tape, ag_nll_loss(tape, out, &target, AG_MEAN));
  *     //            nn_optim_step(&opt);
  *     nn_optim_free(&opt);
@@ -65,7 +65,7 @@ const char *nn_status_name(nn_status s);
  * bytes ("sgd.momentum."), so every registered parameter can be saved.
  *
  * Every call that registers parameters (nn_params_new, nn_params_add and the module
- * inits: nn_linear_init, nn_seed_rnn_init, nn_rnn_init, nn_rnn_init_layer) leaves its
+ * inits: nn_linear_init, nn_tutorial_rnn_init, nn_rnn_init, nn_rnn_init_layer) leaves its
  * outcome in the registry: nn_params_status() and nn_params_error() give the status
  * and a message naming the parameter and the cause, e.g.
  *     nn_params: 'fc.weight' is already registered
@@ -119,6 +119,10 @@ void nn_params_free(nn_params *ps);         /* frees every parameter and the lis
  * torch.nn.utils.clip_grad_norm_). Returns the norm before clipping. */
 double nn_clip_grad_norm(nn_params *ps, double max_norm);
 
+/* Clamps every gradient value into [-clip, clip] (as torch.nn.utils.clip_grad_value_).
+ * NN_EARG for clip < 0 or NaN (nothing is changed). */
+nn_status nn_clip_grad_value(nn_params *ps, double clip);
+
 /* ---- Linear -------------------------------------------------------------------------- */
 
 typedef struct {
@@ -134,37 +138,6 @@ nn_status nn_linear_init(nn_linear *m, nn_params *ps, const char *prefix, int in
 
 /* x: (N, in) -> (N, out) */
 ag_tensor *nn_linear_forward(ag_tape *t, const nn_linear *m, ag_tensor *x);
-
-/* ---- the tutorial's RNN -----------------------------------------------------------------
- * combined = cat(input, hidden) on dim 1; hidden' = i2h(combined);
- * output = log_softmax(i2o(combined)), exactly as the PyTorch tutorial writes it. */
-
-typedef struct {
-    nn_linear i2h, i2o;
-    int input, hidden, output;
-} nn_seed_rnn;
-
-/* Parameters `prefix`i2h.weight, i2h.bias, i2o.weight, i2o.bias. */
-nn_status nn_seed_rnn_init(nn_seed_rnn *m, nn_params *ps, const char *prefix, int input,
-                           int hidden, int output, ag_rng *rng);
-
-/* zeros (N, hidden) */
-ag_tensor *nn_seed_rnn_init_hidden(ag_tape *t, const nn_seed_rnn *m, int N);
-
-/* One step. x: (N, input), h: (N, hidden) -> returns output (N, output) log-probs and
- * sets *h_next to (N, hidden). With out_needed == 0 the output is not computed (it
- * would be discarded) and NULL is returned with *h_next still set. */
-ag_tensor *nn_seed_rnn_step(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, ag_tensor *h,
-                            ag_tensor **h_next, int out_needed);
-
-/* A padded batch. x: (T, N, input); lengths: N values in 1..T, or NULL for all T.
- * Sequence n's hidden state stops changing after its step lengths[n]-1, and its output
- * is the one computed at that step. Returns (N, output) log-probs. Each step's nodes are
- * filed under ag_tape_group "step t" (graph dumps draw them as clusters).
- * With lengths, no work is spent on padding: the sequences are taken longest first
- * (ag_index_select), each step runs on the rows still running and the output layer on
- * the rows that end at that step; the result is back in input order. */
-ag_tensor *nn_seed_rnn_forward(ag_tape *t, const nn_seed_rnn *m, ag_tensor *x, const int *lengths);
 
 /* ---- Elman RNN, GRU, LSTM (torch.nn layout, one layer) -------------------------------------
  * Parameters `prefix`weight_ih_l0 (G*H, I), weight_hh_l0 (G*H, H), bias_ih_l0 (G*H),
@@ -218,17 +191,91 @@ ag_tensor *nn_where(ag_tape *t, ag_tensor *mask, ag_tensor *a, ag_tensor *b);
  * an error on the tape. */
 ag_tensor *nn_dropout(ag_tape *t, ag_tensor *x, double p, ag_rng *rng);
 
+/* ---- the tutorial's RNN -----------------------------------------------------------------
+ * The RNN of the PyTorch tutorial "Classifying names with a character-level RNN":
+ * combined = cat(input, hidden) on dim 1; hidden' = i2h(combined);
+ * output = log_softmax(i2o(combined)), exactly as the tutorial writes it. (Called
+ * nn_seed_rnn before version 0.2.) */
+
+typedef struct {
+    nn_linear i2h, i2o;
+    int input, hidden, output;
+} nn_tutorial_rnn;
+
+/* Parameters `prefix`i2h.weight, i2h.bias, i2o.weight, i2o.bias. */
+nn_status nn_tutorial_rnn_init(nn_tutorial_rnn *m, nn_params *ps, const char *prefix, int input,
+                               int hidden, int output, ag_rng *rng);
+
+/* zeros (N, hidden) */
+ag_tensor *nn_tutorial_rnn_init_hidden(ag_tape *t, const nn_tutorial_rnn *m, int N);
+
+/* One step. x: (N, input), h: (N, hidden) -> returns output (N, output) log-probs and
+ * sets *h_next to (N, hidden). With out_needed == 0 the output is not computed (it
+ * would be discarded) and NULL is returned with *h_next still set. */
+ag_tensor *nn_tutorial_rnn_step(ag_tape *t, const nn_tutorial_rnn *m, ag_tensor *x, ag_tensor *h,
+                                ag_tensor **h_next, int out_needed);
+
+/* A padded batch. x: (T, N, input); lengths: N values in 1..T, or NULL for all T.
+ * Sequence n's hidden state stops changing after its step lengths[n]-1, and its output
+ * is the one computed at that step. Returns (N, output) log-probs. Each step's nodes are
+ * filed under ag_tape_group "step t" (graph dumps draw them as clusters).
+ * With lengths, no work is spent on padding: the sequences are taken longest first
+ * (ag_index_select), each step runs on the rows still running and the output layer on
+ * the rows that end at that step; the result is back in input order. */
+ag_tensor *nn_tutorial_rnn_forward(ag_tape *t, const nn_tutorial_rnn *m, ag_tensor *x, const int *lengths);
+
+/* ---- Embedding, LayerNorm ------------------------------------------------------------ */
+
+typedef struct {
+    ag_tensor *weight; /* (num, dim) */
+    int num, dim;
+    int padding_idx;   /* a row in [0, num) that gets no gradient, or -1 for none */
+} nn_embedding;
+
+/* Registers `prefix`weight (num, dim), initialised N(0, 1) as torch.nn.Embedding, with
+ * row padding_idx (0..num-1, or -1 for none) set to zeros as torch does. Unlike torch,
+ * a padding_idx below -1 is NN_EARG, not counted from the end. */
+nn_status nn_embedding_init(nn_embedding *m, nn_params *ps, const char *prefix, int num, int dim,
+                            int padding_idx, ag_rng *rng);
+
+/* idx: indices of any shape (rank 0..AG_MAX_RANK-1, shape[] of `rank` dims), each in
+ * [0, num) -> (shape..., dim), rows of weight (ag_embedding: repeated indices add
+ * their gradients; padding_idx's row gets none). idx is copied. */
+ag_tensor *nn_embedding_forward(ag_tape *t, const nn_embedding *m, int rank, const int *shape,
+                                const int *idx);
+
+typedef struct {
+    ag_tensor *weight, *bias; /* normalized shape, or both NULL without elementwise_affine */
+    int rank, shape[AG_MAX_RANK]; /* the normalized shape: the last `rank` dims of x */
+    double eps;
+} nn_layernorm;
+
+/* torch.nn.LayerNorm(shape, eps, elementwise_affine): normalises over the last `rank`
+ * (1..AG_MAX_RANK) dims; `prefix`weight (ones) and `prefix`bias (zeros) of that shape
+ * when elementwise_affine. eps > 0 (torch's default 1e-5). */
+nn_status nn_layernorm_init(nn_layernorm *m, nn_params *ps, const char *prefix, int rank, const int *shape,
+                            double eps, int elementwise_affine);
+
+/* x: (..., shape) -> the same shape: (x - mean) / sqrt(var + eps) * weight + bias, the
+ * mean and the biased variance taken over the normalized dims of each row. Built from
+ * ag_ ops (mean_dim, sub, mul, sqrt, div). */
+ag_tensor *nn_layernorm_forward(ag_tape *t, const nn_layernorm *m, ag_tensor *x);
+
 /* ---- optimizers ------------------------------------------------------------------------ */
 
-typedef enum { NN_SGD = 0, NN_ADAM = 1 } nn_optim_kind;
+typedef enum { NN_SGD = 0, NN_ADAM = 1, NN_ADAGRAD = 2, NN_RMSPROP = 3, NN_ADAMW = 4 } nn_optim_kind;
 
 typedef struct {
     nn_optim_kind kind;
     double lr, momentum, weight_decay, beta1, beta2, eps;
     long step;          /* steps taken */
     nn_params *params;  /* not owned */
-    ag_float *state;    /* owned: SGD momentum buffer, or Adam m then v; per value */
+    ag_float *state;    /* owned: nn_optim_buffers() buffers of nn_params_numel() values each */
     long state_len;     /* values in state */
+    double lr_decay, initial_accumulator_value; /* Adagrad */
+    double alpha;       /* RMSprop's smoothing constant */
+    int centered;       /* RMSprop: normalise by the variance (1) or the second moment (0) */
+    char error[192];    /* why the init failed, naming the optimizer and the value; "" if not */
 } nn_optim;
 
 /* torch.optim.SGD (dampening 0, no Nesterov). State only when momentum != 0. */
@@ -237,6 +284,37 @@ nn_status nn_sgd_init(nn_optim *o, nn_params *ps, double lr, double momentum, do
 /* torch.optim.Adam (L2 weight decay added to the gradient, no amsgrad). */
 nn_status nn_adam_init(nn_optim *o, nn_params *ps, double lr, double beta1, double beta2, double eps,
                        double weight_decay);
+
+/* torch.optim.Adagrad: lr > 0, lr_decay >= 0, weight_decay >= 0,
+ * initial_accumulator_value >= 0, eps >= 0 (torch's defaults 0.01, 0, 0, 0, 1e-10). */
+nn_status nn_adagrad_init(nn_optim *o, nn_params *ps, double lr, double lr_decay, double weight_decay,
+                          double initial_accumulator_value, double eps);
+
+/* torch.optim.RMSprop: lr > 0, alpha in [0, 1), eps >= 0, weight_decay >= 0, momentum
+ * >= 0, centered 0/1 (torch's defaults 0.01, 0.99, 1e-8, 0, 0, 0). State: square_avg,
+ * then a momentum buffer when momentum != 0, then grad_avg when centered. */
+nn_status nn_rmsprop_init(nn_optim *o, nn_params *ps, double lr, double alpha, double eps, double weight_decay,
+                          double momentum, int centered);
+
+/* torch.optim.AdamW (decoupled weight decay: p *= 1 - lr wd before the Adam step; no
+ * amsgrad): torch's defaults 1e-3, 0.9, 0.999, 1e-8, 1e-2. */
+nn_status nn_adamw_init(nn_optim *o, nn_params *ps, double lr, double beta1, double beta2, double eps,
+                        double weight_decay);
+
+/* Every init returns NN_EARG for a value out of range, NN_ENOMEM when the state cannot
+ * be allocated, with o->error saying which, e.g. "rmsprop: alpha = 1 must be in [0, 1)";
+ * *o is then safe to pass to nn_optim_free. */
+
+/* The state buffers of o: how many (each nn_params_numel values, buffer k at o->state +
+ * k * numel), and buffer k's record prefix in checkpoints, at most 13 bytes
+ * ("sgd.momentum.", "adam.m.", "adam.v.", "adagrad.sum.", "rmsprop.sq." (torch's
+ * square_avg), "rmsprop.buf." (momentum_buffer), "rmsprop.avg." (grad_avg), "adamw.m.",
+ * "adamw.v."); NULL for k out of range. */
+int nn_optim_buffers(const nn_optim *o);
+const char *nn_optim_buffer_name(const nn_optim *o, int k);
+
+/* "sgd", "adam", "adagrad", "rmsprop", "adamw"; "?" for anything else. */
+const char *nn_optim_kind_name(nn_optim_kind k);
 
 void nn_optim_step(nn_optim *o); /* one update from the parameters' current gradients */
 void nn_optim_free(nn_optim *o); /* NULL or a zeroed struct is fine */
@@ -337,6 +415,28 @@ int nn_meta_double(const char *meta, const char *key, double lo, double hi, doub
  * optimizer's kind, settings, step and state. Every name and shape is checked first: on
  * any mismatch nothing is changed and NN_EMISMATCH names the tensor and both shapes. */
 nn_status nn_ckpt_load(const nn_ckpt *c, nn_params *ps, nn_optim *opt, char *err, size_t errlen);
+
+/* ---- looking into a checkpoint without the model ---------------------------------------
+ * Every tensor record of an open checkpoint, parameters and optimizer state alike
+ * ("adam.m.fc.weight"), in file order. i runs over 0 .. nn_ckpt_count(c) - 1. */
+
+int nn_ckpt_count(const nn_ckpt *c);
+const char *nn_ckpt_name(const nn_ckpt *c, int i); /* owned by c; NULL for i out of range */
+int nn_ckpt_find(const nn_ckpt *c, const char *name); /* its index, or -1 */
+
+/* Record i's rank (0..AG_MAX_RANK), with its dims in shape[0 .. rank) (room for
+ * AG_MAX_RANK; may be NULL); -1 for i out of range. */
+int nn_ckpt_shape(const nn_ckpt *c, int i, int *shape);
+long nn_ckpt_numel(const nn_ckpt *c, int i); /* values in record i; -1 out of range */
+
+/* Record i's values (float32 in the file) into out[0 .. n); n must be its numel.
+ * NN_EARG with a message naming the record for i out of range or another n. */
+nn_status nn_ckpt_values(const nn_ckpt *c, int i, ag_float *out, long n, char *err, size_t errlen);
+
+/* The optimizer the file holds: 1 with out's kind, lr, momentum, weight_decay, beta1,
+ * beta2, eps, lr_decay, initial_accumulator_value, alpha, centered and step set (its
+ * params and state NULL: nothing to free); 0 when the file holds none (out zeroed). */
+int nn_ckpt_optim(const nn_ckpt *c, nn_optim *out);
 
 /* ---- CRC-32 (zlib's polynomial) ---------------------------------------------------------- */
 
