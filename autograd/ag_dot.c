@@ -40,12 +40,17 @@ static entry *lookup(table *tb, const ag_tensor *t)
 
 /* ---- writing ---- */
 
+/* A label inside "...": quotes and backslashes escaped, a newline as dot's \n, any
+ * other control byte shown as the text \xNN (an escape sequence of a terminal in a
+ * parameter's name must not reach a viewer raw). */
 static void put_escaped(FILE *f, const char *s)
 {
     for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fputc('\\', f);
-        if (*s == '\n') fputs("\\n", f);
-        else fputc(*s, f);
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c < 0x20 || c == 0x7f) fprintf(f, "\\\\x%02x", c);
+        else fputc(c, f);
     }
 }
 

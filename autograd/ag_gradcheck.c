@@ -52,11 +52,12 @@ ag_status ag_gradcheck(ag_tape *tape, ag_fn fn, void *ud, ag_tensor *const *para
         if (ag_tape_status(tape) == AG_OK) ag_tape_fail(tape, AG_EARG, "gradcheck: the function returned NULL");
         return ag_tape_status(tape);
     }
-    int wn = y->size, total = 0;
-    for (int p = 0; p < n_params; p++) total += params[p]->size;
+    int wn = y->size;
+    size_t total = 0; /* every parameter's values: may pass INT_MAX in all */
+    for (int p = 0; p < n_params; p++) total += (size_t)params[p]->size;
     double *w = ag__alloc((size_t)wn * sizeof *w);
     ag_float *seed = ag__alloc((size_t)wn * sizeof *seed);
-    double *analytic = ag__alloc((size_t)total * sizeof *analytic);
+    double *analytic = ag__alloc(total * sizeof *analytic);
     ag_status st = AG_OK;
     if (!w || !seed || !analytic) {
         ag_tape_fail(tape, AG_ENOMEM, "gradcheck: out of memory");
@@ -71,11 +72,11 @@ ag_status ag_gradcheck(ag_tape *tape, ag_fn fn, void *ud, ag_tensor *const *para
         seed[i] = (ag_float)w[i];
     }
     if (ag_backward_seed(tape, y, seed) != AG_OK) goto done;
-    for (int p = 0, k = 0; p < n_params; p++)
+    for (size_t p = 0, k = 0; p < (size_t)n_params; p++)
         for (int i = 0; i < params[p]->size; i++) analytic[k++] = params[p]->grad[i];
 
     /* Numeric pass, element by element. */
-    for (int p = 0, k = 0; p < n_params; p++) {
+    for (size_t p = 0, k = 0; p < (size_t)n_params; p++) {
         for (int i = 0; i < params[p]->size; i++, k++) {
             ag_float *v = &params[p]->data[i], keep = *v;
             double fp, fm;
@@ -96,7 +97,7 @@ ag_status ag_gradcheck(ag_tape *tape, ag_fn fn, void *ud, ag_tensor *const *para
             if (abs_err > res->max_abs_err) res->max_abs_err = abs_err;
             if (rel > res->max_rel_err || res->worst_param < 0) {
                 res->max_rel_err = rel;
-                res->worst_param = p;
+                res->worst_param = (int)p;
                 res->worst_index = i;
                 res->worst_analytic = an;
                 res->worst_numeric = num;
@@ -104,7 +105,7 @@ ag_status ag_gradcheck(ag_tape *tape, ag_fn fn, void *ud, ag_tensor *const *para
         }
     }
     /* Leave the analytic gradient in the parameters, as documented. */
-    for (int p = 0, k = 0; p < n_params; p++)
+    for (size_t p = 0, k = 0; p < (size_t)n_params; p++)
         for (int i = 0; i < params[p]->size; i++) params[p]->grad[i] = (ag_float)analytic[k++];
     ag_tape_reset(tape);
 done:

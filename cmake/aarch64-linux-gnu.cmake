@@ -6,7 +6,11 @@
 #   cmake --build build-arm64 -j2 && ctest --test-dir build-arm64 --no-tests=error
 #
 # .ci/portability.sh does all of that. CTest starts every test program through
-# CMAKE_CROSSCOMPILING_EMULATOR; -L gives qemu the ARM dynamic loader and C library.
+# CMAKE_CROSSCOMPILING_EMULATOR: -L gives qemu the ARM dynamic loader and C library of
+# the cross toolchain, and LD_LIBRARY_PATH makes that loader take the C library from
+# there too. Without it the loader follows the host's cache to libc6:arm64 (which
+# libcmocka-dev:arm64 installs), another build of glibc than its own, and a program
+# hangs in its first pthread_create.
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 
@@ -26,4 +30,5 @@ find_program(AG_QEMU_AARCH64 NAMES qemu-aarch64 qemu-aarch64-static)
 if(NOT AG_QEMU_AARCH64)
   message(FATAL_ERROR "qemu-aarch64 not found: apt-get install -y qemu-user")
 endif()
-set(CMAKE_CROSSCOMPILING_EMULATOR ${AG_QEMU_AARCH64} -L /usr/aarch64-linux-gnu)
+set(CMAKE_CROSSCOMPILING_EMULATOR ${AG_QEMU_AARCH64} -L /usr/aarch64-linux-gnu
+    -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib)

@@ -178,14 +178,16 @@ static void user_op_drawn_by_name(void **state)
 {
     (void)state;
     ag_tape *t = ag_tape_new();
-    ag_tensor *W = ag_param_new(1, (int[]){2}, "W"), *h = ag_buffer_new(1, (int[]){2}, "h_state");
+    ag_tensor *W = ag_param_new(1, (int[]){2}, "W"), *h = ag_buffer_new(1, (int[]){2}, "h_state\x1b[2J");
     ag_tensor *y = ag_op_output(t, &odd_op, 1, (int[]){2});
     y->data[0] = y->data[1] = 0;
     assert_non_null(ag_op_record(t, &odd_op, y, &W, 1, 0));
     ag_tensor *loss = ag_sum(t, ag_mul(t, y, h));
     dump(t, loss, NULL);
     assert_non_null(strstr(text, "label=\"my \\\"op\\\\\\n(2)\""));
-    assert_non_null(strstr(text, "label=\"h_state\\n(2)\""));
+    /* a control byte in a name is shown as text, never written raw */
+    assert_non_null(strstr(text, "label=\"h_state\\\\x1b[2J\\n(2)\""));
+    assert_null(strchr(text, '\x1b'));
     shape_count c = check_well_formed();
     assert_int_equal(c.params, 1); /* W only: the buffer is an input */
     assert_int_equal(c.ops, 2);    /* the user op and mul; sum is the root */

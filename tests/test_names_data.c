@@ -604,13 +604,13 @@ static void svg_hostile_labels(void **state)
     fclose(f);
     for (size_t i = 0; i < n;) {
         size_t at = i;
-        long cp = names_utf8_decode(buf, n, &i);
+        long cp = nn_utf8_decode(buf, n, &i);
         if (cp < 0 || (names_is_control(cp) && cp != '\n')) fail_msg("byte %zu of the SVG: 0x%02x", at, (unsigned char)buf[at]);
     }
     assert_null(strstr(buf, "<i>"));
     snprintf(path, sizeof path, "%s/l.svg", dir);
     double x[2] = {1, 2}, y[2] = {3, 4};
-    assert_int_equal(names_plot_line(path, x, y, 2, "\x1b<b>", "x\xff", "y&", err, sizeof err), 0);
+    assert_int_equal(nn_plot_line(path, x, y, 2, "\x1b<b>", "x\xff", "y&", err, sizeof err), 0);
     if (system("command -v xmllint >/dev/null 2>&1") == 0) {
         snprintf(cmd, sizeof cmd, "xmllint --noout %s/c.svg %s/l.svg", dir, dir);
         assert_int_equal(system(cmd), 0);

@@ -372,6 +372,278 @@ static void training_step_allocation_failures(void **state)
     nn_params_free(&ps);
 }
 
+/* ---- Embedding and LayerNorm ---- */
+
+/* torch.nn.Embedding: weight (num, dim) from N(0, 1), the padding row zeros; the
+ * forward gives rows of it in the indices' shape. 4000 draws: the mean is within
+ * 4 / sqrt(4000) = 0.063 of 0 and the variance within 0.1 of 1 (4 standard errors). */
+static void embedding(void **state)
+{
+    (void)state;
+    nn_params ps;
+    nn_params_init(&ps);
+    ag_rng r;
+    ag_rng_seed(&r, 3);
+    nn_embedding e;
+    assert_int_equal(nn_embedding_init(&e, &ps, "emb.", 400, 10, 7, &r), NN_OK);
+    assert_string_equal(e.weight->name, "emb.weight");
+    assert_int_equal(e.weight->shape[0], 400);
+    assert_int_equal(e.weight->shape[1], 10);
+    double sum = 0, sq = 0;
+    for (int i = 0; i < e.weight->size; i++) sum += e.weight->data[i], sq += (double)e.weight->data[i] * e.weight->data[i];
+    for (int j = 0; j < 10; j++) assert_true(e.weight->data[7 * 10 + j] == 0);
+    double mean = sum / 3990, var = sq / 3990 - mean * mean; /* the 10 zeros left out */
+    assert_true(fabs(mean) < 0.063 && fabs(var - 1) < 0.1);
+    ag_tape *t = ag_tape_new();
+    const int idx[6] = {3, 0, 7, 3, 399, 1};
+    ag_tensor *y = nn_embedding_forward(t, &e, 2, (int[]){2, 3}, idx); /* (2, 3) -> (2, 3, 10) */
+    assert_non_null(y);
+    assert_int_equal(y->rank, 3);
+    assert_true(y->shape[0] == 2 && y->shape[1] == 3 && y->shape[2] == 10);
+    for (int k = 0; k < 6; k++)
+        assert_memory_equal(y->data + k * 10, e.weight->data + idx[k] * 10, 10 * sizeof(ag_float));
+    /* the gradient: rows add up (3 twice), padding row 7 gets none */
+    nn_params_zero_grad(&ps);
+    assert_int_equal(ag_backward(t, ag_sum(t, y)), AG_OK);
+    assert_true(e.weight->grad[3 * 10] == 2 && e.weight->grad[0] == 1 && e.weight->grad[7 * 10] == 0 &&
+                e.weight->grad[2 * 10] == 0);
+    ag_tensor *s = nn_embedding_forward(t, &e, 0, NULL, (int[]){5}); /* one index -> (10) */
+    assert_non_null(s);
+    assert_true(s->rank == 1 && s->shape[0] == 10);
+    /* errors: the tape's, naming the op */
+    ag_tape_reset(t);
+    assert_null(nn_embedding_forward(t, &e, 1, (int[]){2}, (int[]){1, 400}));
+    assert_int_equal(ag_tape_status(t), AG_EINDEX);
+    ag_tape_reset(t);
+    assert_null(nn_embedding_forward(t, &e, AG_MAX_RANK, (int[]){1, 1, 1, 1}, (int[]){1}));
+    assert_non_null(strstr(ag_tape_error(t), "embedding: indices of rank 4"));
+    ag_tape_free(t);
+    /* init errors: a status and a message naming the module; the registry untouched */
+    int n = ps.n;
+    assert_int_equal(nn_embedding_init(&e, &ps, "bad.", 0, 10, -1, &r), NN_EARG);
+    assert_non_null(strstr(nn_params_error(&ps), "embedding 'bad.': num = 0 and dim = 10 must be >= 1"));
+    assert_int_equal(nn_embedding_init(&e, &ps, "bad.", 5, 2, 5, &r), NN_EARG);
+    assert_non_null(strstr(nn_params_error(&ps), "padding_idx = 5 must be in [0, 5) or -1"));
+    assert_int_equal(nn_embedding_init(&e, &ps, "bad.", 5, 2, -2, &r), NN_EARG);
+    assert_int_equal(nn_embedding_init(&e, &ps, "emb.", 5, 2, -1, &r), NN_EDUP);
+    assert_int_equal(ps.n, n);
+    nn_params_free(&ps);
+}
+
+/* torch.nn.LayerNorm: weight ones, bias zeros; a hand-worked row; errors. */
+static void layernorm(void **state)
+{
+    (void)state;
+    nn_params ps;
+    nn_params_init(&ps);
+    nn_layernorm ln;
+    assert_int_equal(nn_layernorm_init(&ln, &ps, "ln.", 1, (int[]){4}, 1e-5, 1), NN_OK);
+    assert_string_equal(ln.weight->name, "ln.weight");
+    assert_string_equal(ln.bias->name, "ln.bias");
+    for (int i = 0; i < 4; i++) assert_true(ln.weight->data[i] == 1 && ln.bias->data[i] == 0);
+    ag_tape *t = ag_tape_new();
+    /* rows (1, 2, 3, 4): mean 2.5, biased variance 1.25; (2, 2, 2, 2): all 0 */
+    ag_tensor *x = ag_from_array(t, 2, (int[]){2, 4}, (ag_float[]){1, 2, 3, 4, 2, 2, 2, 2});
+    ag_tensor *y = nn_layernorm_forward(t, &ln, x);
+    assert_non_null(y);
+    assert_true(y->rank == 2 && y->shape[0] == 2 && y->shape[1] == 4);
+    for (int j = 0; j < 4; j++) {
+        assert_true(fabs(y->data[j] - (j + 1 - 2.5) / sqrt(1.25 + 1e-5)) < 1e-6); /* a few float roundings */
+        assert_true(y->data[4 + j] == 0);
+    }
+    /* weight and bias apply per feature */
+    ln.weight->data[1] = 2;
+    ln.bias->data[1] = 0.5f;
+    y = nn_layernorm_forward(t, &ln, x);
+    assert_true(fabs(y->data[1] - (2 * (-0.5 / sqrt(1.25 + 1e-5)) + 0.5)) < 1e-6);
+    /* over the last two dims, without affine parameters: no parameters registered */
+    int n = ps.n;
+    nn_layernorm l2;
+    assert_int_equal(nn_layernorm_init(&l2, &ps, "l2.", 2, (int[]){2, 2}, 1e-5, 0), NN_OK);
+    assert_int_equal(ps.n, n);
+    assert_null(l2.weight);
+    y = nn_layernorm_forward(t, &l2, ag_reshape(t, x, 3, (int[]){2, 2, 2}));
+    assert_non_null(y);
+    assert_true(y->rank == 3 && fabs(y->data[0] - (1 - 2.5) / sqrt(1.25 + 1e-5)) < 1e-6);
+    /* an input that does not end in the normalized shape: both shapes named */
+    ag_tape_reset(t);
+    assert_null(nn_layernorm_forward(t, &ln, ag_zeros(t, 2, (int[]){4, 3})));
+    assert_int_equal(ag_tape_status(t), AG_ESHAPE);
+    assert_non_null(strstr(ag_tape_error(t), "layernorm: input is (4, 3) but must end in the normalized shape (4)"));
+    ag_tape_free(t);
+    assert_int_equal(nn_layernorm_init(&l2, &ps, "x.", 0, (int[]){4}, 1e-5, 1), NN_EARG);
+    assert_non_null(strstr(nn_params_error(&ps), "layernorm 'x.': the normalized shape has rank 0"));
+    assert_int_equal(nn_layernorm_init(&l2, &ps, "x.", 2, (int[]){4, 0}, 1e-5, 1), NN_EARG);
+    assert_non_null(strstr(nn_params_error(&ps), "dim 1 of the normalized shape is 0"));
+    assert_int_equal(nn_layernorm_init(&l2, &ps, "x.", 1, (int[]){4}, 0, 1), NN_EARG);
+    assert_non_null(strstr(nn_params_error(&ps), "eps = 0 must be > 0"));
+    assert_int_equal(nn_layernorm_init(&l2, &ps, "ln.", 1, (int[]){4}, 1e-5, 1), NN_EDUP);
+    assert_int_equal(ps.n, n);
+    nn_params_free(&ps);
+}
+
+/* ---- Adagrad, RMSprop, AdamW by hand (one value p = 1, gradient 0.5 each step; each
+ * number rounded a few times to float: 1e-6) ---- */
+
+static ag_tensor *one_param(nn_params *ps)
+{
+    nn_params_init(ps);
+    ag_tensor *p = nn_params_new(ps, "", "p", 1, (int[]){1});
+    p->data[0] = 1;
+    p->grad[0] = 0.5f;
+    return p;
+}
+
+static void adagrad(void **state)
+{
+    (void)state;
+    nn_params ps;
+    ag_tensor *p = one_param(&ps);
+    nn_optim o;
+    assert_int_equal(nn_adagrad_init(&o, &ps, 0.1, 0, 0, 0, 1e-10), NN_OK);
+    assert_int_equal(nn_optim_buffers(&o), 1);
+    assert_string_equal(nn_optim_buffer_name(&o, 0), "adagrad.sum.");
+    nn_optim_step(&o); /* sum = 0.25, std = 0.5: p = 1 - 0.1 * 0.5 / 0.5 */
+    assert_true(fabs(p->data[0] - 0.9) < 1e-6);
+    nn_optim_step(&o); /* sum = 0.5: p -= 0.1 * 0.5 / sqrt(0.5) */
+    assert_true(fabs(p->data[0] - (0.9 - 0.05 / sqrt(0.5))) < 1e-6);
+    nn_optim_free(&o);
+    /* lr_decay, weight decay, initial accumulator: step 2's rate is lr / (1 + lr_decay) */
+    p->data[0] = 1;
+    assert_int_equal(nn_adagrad_init(&o, &ps, 0.1, 0.5, 0.1, 0.75, 0), NN_OK);
+    assert_true(o.state[0] == 0.75f);
+    nn_optim_step(&o); /* d = 0.6, sum = 0.75 + 0.36 = 1.11 */
+    double p1 = 1 - 0.1 * 0.6 / sqrt(1.11);
+    assert_true(fabs(p->data[0] - p1) < 1e-6);
+    nn_optim_step(&o);
+    double d = 0.5 + 0.1 * p1;
+    assert_true(fabs(p->data[0] - (p1 - 0.1 / 1.5 * d / sqrt(1.11 + d * d))) < 1e-6);
+    nn_optim_free(&o);
+    assert_int_equal(nn_adagrad_init(&o, &ps, 0.1, -1, 0, 0, 1e-10), NN_EARG);
+    assert_string_equal(o.error, "adagrad: lr_decay = -1 must be >= 0");
+    assert_int_equal(nn_adagrad_init(&o, &ps, 0, 0, 0, 0, 1e-10), NN_EARG);
+    assert_string_equal(o.error, "adagrad: lr = 0 must be > 0");
+    assert_int_equal(nn_adagrad_init(&o, &ps, 0.1, 0, 0, -0.5, 1e-10), NN_EARG);
+    assert_string_equal(o.error, "adagrad: initial_accumulator_value = -0.5 must be >= 0");
+    nn_optim_free(&o); /* fine after a failed init */
+    nn_params_free(&ps);
+}
+
+static void rmsprop(void **state)
+{
+    (void)state;
+    nn_params ps;
+    ag_tensor *p = one_param(&ps);
+    nn_optim o;
+    /* plain: sq = 0.1 * 0.25 = 0.025, p = 1 - 0.01 * 0.5 / (sqrt(0.025) + eps) */
+    assert_int_equal(nn_rmsprop_init(&o, &ps, 0.01, 0.9, 1e-8, 0, 0, 0), NN_OK);
+    assert_int_equal(nn_optim_buffers(&o), 1);
+    nn_optim_step(&o);
+    assert_true(fabs(p->data[0] - (1 - 0.005 / sqrt(0.025))) < 1e-6);
+    nn_optim_free(&o);
+    /* centered: grad_avg = 0.05, variance 0.025 - 0.0025 = 0.0225, sqrt 0.15 */
+    p->data[0] = 1;
+    assert_int_equal(nn_rmsprop_init(&o, &ps, 0.01, 0.9, 1e-8, 0, 0, 1), NN_OK);
+    assert_string_equal(nn_optim_buffer_name(&o, 1), "rmsprop.avg.");
+    nn_optim_step(&o);
+    assert_true(fabs(p->data[0] - (1 - 0.005 / 0.15)) < 1e-6);
+    nn_optim_free(&o);
+    /* momentum 0.9, centered: buffers sq, buf, avg; buf = 0.5 / 0.15, then 0.9 buf + d / den */
+    p->data[0] = 1;
+    assert_int_equal(nn_rmsprop_init(&o, &ps, 0.01, 0.9, 1e-8, 0, 0.9, 1), NN_OK);
+    assert_int_equal(nn_optim_buffers(&o), 3);
+    assert_string_equal(nn_optim_buffer_name(&o, 0), "rmsprop.sq.");
+    assert_string_equal(nn_optim_buffer_name(&o, 1), "rmsprop.buf.");
+    assert_string_equal(nn_optim_buffer_name(&o, 2), "rmsprop.avg.");
+    assert_null(nn_optim_buffer_name(&o, 3));
+    nn_optim_step(&o);
+    double buf = 0.5 / 0.15;
+    assert_true(fabs(p->data[0] - (1 - 0.01 * buf)) < 1e-6);
+    nn_optim_step(&o); /* sq = 0.9 * 0.025 + 0.025 = 0.0475, avg = 0.095 */
+    double den = sqrt(0.0475 - 0.095 * 0.095);
+    double p2 = 1 - 0.01 * buf - 0.01 * (0.9 * buf + 0.5 / den);
+    assert_true(fabs(p->data[0] - p2) < 1e-6);
+    nn_optim_free(&o);
+    assert_int_equal(nn_rmsprop_init(&o, &ps, 0.01, 1, 1e-8, 0, 0, 0), NN_EARG);
+    assert_string_equal(o.error, "rmsprop: alpha = 1 must be in [0, 1)");
+    assert_int_equal(nn_rmsprop_init(&o, &ps, 0.01, 0.9, 1e-8, 0, -1, 0), NN_EARG);
+    assert_string_equal(o.error, "rmsprop: momentum = -1 must be >= 0");
+    assert_int_equal(nn_rmsprop_init(&o, &ps, 0.01, 0.9, 1e-8, 0, 0, 2), NN_EARG);
+    assert_string_equal(o.error, "rmsprop: centered = 2 must be 0 or 1");
+    nn_params_free(&ps);
+}
+
+static void adamw(void **state)
+{
+    (void)state;
+    nn_params ps;
+    ag_tensor *p = one_param(&ps);
+    nn_optim o;
+    /* step 1: p = 0.99 (decay 1 - 0.1 * 0.1); m = 0.05, v = 0.00025; m^ = 0.5,
+     * sqrt(v^) = 0.5: p -= 0.1 * 0.5 / 0.5 -> 0.89. The gradient gets no decay term. */
+    assert_int_equal(nn_adamw_init(&o, &ps, 0.1, 0.9, 0.999, 1e-8, 0.1), NN_OK);
+    assert_int_equal(nn_optim_buffers(&o), 2);
+    assert_string_equal(nn_optim_buffer_name(&o, 0), "adamw.m.");
+    assert_string_equal(nn_optim_buffer_name(&o, 1), "adamw.v.");
+    nn_optim_step(&o);
+    assert_true(fabs(p->data[0] - 0.89) < 1e-6);
+    nn_optim_step(&o); /* m^, v^ as before: p = 0.89 * 0.99 - 0.1 */
+    assert_true(fabs(p->data[0] - (0.89 * 0.99 - 0.1)) < 1e-6);
+    nn_optim_free(&o);
+    assert_int_equal(nn_adamw_init(&o, &ps, 0.1, 0.9, 1.5, 1e-8, 0.1), NN_EARG);
+    assert_string_equal(o.error, "adamw: beta2 = 1.5 must be in [0, 1)");
+    assert_int_equal(nn_adamw_init(&o, &ps, 10, 0.9, 0.999, 1e-8, 0.5), NN_EARG);
+    assert_non_null(strstr(o.error, "adamw: lr * weight_decay = 5 must be <= 1"));
+    assert_int_equal(nn_sgd_init(&o, &ps, 0.1, -0.5, 0), NN_EARG);
+    assert_string_equal(o.error, "sgd: momentum = -0.5 must be >= 0");
+    assert_string_equal(nn_optim_kind_name(NN_ADAMW), "adamw");
+    assert_string_equal(nn_optim_kind_name((nn_optim_kind)9), "?");
+    nn_params_free(&ps);
+}
+
+/* torch.nn.utils.clip_grad_value_: each value clamped, NaN kept, the bound checked. */
+static void clip_value(void **state)
+{
+    (void)state;
+    nn_params ps;
+    nn_params_init(&ps);
+    ag_tensor *a = nn_params_new(&ps, "", "a", 1, (int[]){5});
+    const ag_float g[5] = {-3, -0.25f, 0, 0.5f, 7};
+    memcpy(a->grad, g, sizeof g);
+    assert_int_equal(nn_clip_grad_value(&ps, 0.5), NN_OK);
+    assert_true(a->grad[0] == -0.5f && a->grad[1] == -0.25f && a->grad[2] == 0 && a->grad[3] == 0.5f && a->grad[4] == 0.5f);
+    a->grad[0] = NAN;
+    assert_int_equal(nn_clip_grad_value(&ps, 0), NN_OK);
+    assert_true(isnan(a->grad[0]) && a->grad[1] == 0 && a->grad[4] == 0);
+    assert_int_equal(nn_clip_grad_value(&ps, -1), NN_EARG);
+    assert_int_equal(nn_clip_grad_value(&ps, NAN), NN_EARG);
+    nn_params_free(&ps);
+}
+
+/* An optimizer whose state cannot be allocated: NN_ENOMEM and a message, nothing
+ * leaked, and nn_optim_free is safe after it. */
+static void optim_out_of_memory(void **state)
+{
+    (void)state;
+    nn_params ps;
+    nn_params_init(&ps);
+    assert_non_null(nn_params_new(&ps, "", "w", 2, (int[]){3, 4}));
+    counter c = {0, 0, 0}; /* every allocation fails */
+    ag_set_allocator(&(ag_allocator){count_alloc, count_free, &c});
+    nn_optim o;
+    assert_int_equal(nn_adagrad_init(&o, &ps, 0.1, 0, 0, 0.5, 1e-10), NN_ENOMEM);
+    assert_string_equal(o.error, "adagrad: out of memory for 12 state values");
+    nn_optim_free(&o);
+    assert_int_equal(nn_rmsprop_init(&o, &ps, 0.1, 0.9, 1e-8, 0, 0.9, 1), NN_ENOMEM);
+    assert_string_equal(o.error, "rmsprop: out of memory for 36 state values");
+    nn_optim_free(&o);
+    assert_int_equal(nn_adamw_init(&o, &ps, 0.1, 0.9, 0.999, 1e-8, 0.01), NN_ENOMEM);
+    nn_optim_free(&o);
+    ag_set_allocator(NULL);
+    assert_int_equal(c.allocs, c.frees);
+    nn_params_free(&ps);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +656,13 @@ int main(void)
         cmocka_unit_test(rnn_shape_errors),
         cmocka_unit_test(dropout),
         cmocka_unit_test(training_step_allocation_failures),
+        cmocka_unit_test(embedding),
+        cmocka_unit_test(layernorm),
+        cmocka_unit_test(adagrad),
+        cmocka_unit_test(rmsprop),
+        cmocka_unit_test(adamw),
+        cmocka_unit_test(clip_value),
+        cmocka_unit_test(optim_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

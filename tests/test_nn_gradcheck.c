@@ -122,6 +122,68 @@ static void stacked_with_dropout(void **state)
     check(3, NN_LSTM, 1, NULL, 0, "2-layer lstm, dropout 0.4, N=1");
 }
 
+/* ---- Embedding and LayerNorm: every gradient of layernorm(embedding(idx)) (weight
+ * rows repeated, a padding row), and LayerNorm over two dims of a parameter input ---- */
+
+typedef struct {
+    nn_embedding emb;
+    nn_layernorm ln;
+    ag_tensor *x; /* NULL: the embedding feeds the LayerNorm */
+} fx2;
+
+static ag_tensor *run2(ag_tape *t, void *ud)
+{
+    fx2 *f = ud;
+    /* (2, 3): rows 2 and 3 repeat. Row 4, the padding row, is not used: it gets no
+     * gradient by design (as torch), which finite differences would contradict; that
+     * it gets none is checked in test_nn.c, here that it stays 0 when unused. */
+    static const int idx[6] = {2, 0, 2, 3, 1, 3};
+    ag_tensor *x = f->x ? f->x : nn_embedding_forward(t, &f->emb, 2, (int[]){2, 3}, idx);
+    return ag_tanh(t, nn_layernorm_forward(t, &f->ln, x)); /* tanh: a non-linear use of the output */
+}
+
+static void check2(fx2 *f, nn_params *ps, ag_rng *rng, const char *what)
+{
+    for (int i = 0; i < ps->n; i++) /* away from the init (weight 1, bias 0) so every term shows */
+        if (!f->emb.weight || ps->p[i] != f->emb.weight) ag_fill_uniform(ps->p[i], rng, -1.5, 1.5);
+    ag_tape *t = ag_tape_new();
+    ag_gradcheck_result r;
+    assert_int_equal(ag_gradcheck(t, run2, f, ps->p, ps->n, EPS, &r), AG_OK);
+    printf("  %-36s", what);
+    ag_gradcheck_print(stdout, &r, ps->p);
+    assert_true(r.max_rel_err <= TOL);
+    ag_tape_free(t);
+}
+
+static void embedding_layernorm(void **state)
+{
+    (void)state;
+    ag_rng rng;
+    ag_rng_seed(&rng, 5);
+    nn_params ps;
+    nn_params_init(&ps);
+    fx2 f;
+    memset(&f, 0, sizeof f);
+    assert_int_equal(nn_embedding_init(&f.emb, &ps, "emb.", 5, 4, 4, &rng), NN_OK);
+    assert_int_equal(nn_layernorm_init(&f.ln, &ps, "ln.", 1, (int[]){4}, 1e-5, 1), NN_OK);
+    check2(&f, &ps, &rng, "layernorm(embedding), padding row 4");
+    nn_params_free(&ps);
+
+    nn_params_init(&ps);
+    memset(&f, 0, sizeof f);
+    f.x = nn_params_new(&ps, "", "x", 3, (int[]){3, 2, 4});
+    assert_int_equal(nn_layernorm_init(&f.ln, &ps, "ln.", 2, (int[]){2, 4}, 1e-5, 1), NN_OK);
+    check2(&f, &ps, &rng, "layernorm over (2, 4) of (3, 2, 4)");
+    nn_params_free(&ps);
+
+    nn_params_init(&ps);
+    memset(&f, 0, sizeof f);
+    f.x = nn_params_new(&ps, "", "x", 2, (int[]){3, 5});
+    assert_int_equal(nn_layernorm_init(&f.ln, &ps, "ln.", 1, (int[]){5}, 1e-5, 0), NN_OK);
+    check2(&f, &ps, &rng, "layernorm, no affine");
+    nn_params_free(&ps);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -129,6 +191,7 @@ int main(void)
         cmocka_unit_test(seed_rnn),
         cmocka_unit_test(recurrent),
         cmocka_unit_test(stacked_with_dropout),
+        cmocka_unit_test(embedding_layernorm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

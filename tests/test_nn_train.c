@@ -1,6 +1,7 @@
 /* test_nn_train.c -- the training helpers of nn.h: copies of a model's values and
- * gradients, the non-finite scan, learning-rate schedules, and files written whole. */
-#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+ * gradients, the non-finite scan, learning-rate schedules, files written whole, UTF-8
+ * and XML text. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, fmemopen */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -160,6 +161,42 @@ static void files_whole_or_absent(void **state)
     assert_int_equal(rmdir(dir), 0); /* empty: nothing else was left behind */
 }
 
+/* UTF-8 strictly: each malformed form is refused without moving; encode refuses what
+ * is not a code point; XML text escapes markup and replaces what XML cannot hold. */
+static void utf8_and_xml(void **state)
+{
+    (void)state;
+    static const struct { const char *s; size_t n; long cp; } cases[] = {
+        {"A", 1, 'A'}, {"\xc3\xa9", 2, 0xE9}, {"\xe2\x82\xac", 3, 0x20AC}, {"\xf0\x9f\x98\x80", 4, 0x1F600},
+        {"\xc0\x80", 2, -1},          /* overlong NUL */
+        {"\xe0\x80\xaf", 3, -1},      /* overlong '/' */
+        {"\xed\xa0\x80", 3, -1},      /* a surrogate */
+        {"\xf4\x90\x80\x80", 4, -1},  /* past U+10FFFF */
+        {"\xe2\x82", 2, -1},          /* cut short */
+        {"\x80", 1, -1},              /* a stray continuation byte */
+        {"\xff", 1, -1},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t i = 0;
+        assert_int_equal(nn_utf8_decode(cases[k].s, cases[k].n, &i), cases[k].cp);
+        assert_int_equal(i, cases[k].cp < 0 ? 0 : cases[k].n);
+        char out[4];
+        if (cases[k].cp >= 0) {
+            assert_int_equal(nn_utf8_encode((uint32_t)cases[k].cp, out), (int)cases[k].n);
+            assert_memory_equal(out, cases[k].s, cases[k].n);
+        }
+    }
+    char out[4];
+    assert_int_equal(nn_utf8_encode(0xD800, out), 0);
+    assert_int_equal(nn_utf8_encode(0x110000, out), 0);
+    char buf[256] = "";
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    assert_non_null(f);
+    nn_xml_put(f, "a<b>&\"'\x1b\xff\xc3\xa9");
+    fclose(f);
+    assert_string_equal(buf, "a&lt;b&gt;&amp;&quot;&apos;&#xFFFD;&#xFFFD;\xc3\xa9");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -167,6 +204,7 @@ int main(void)
         cmocka_unit_test(nonfinite_scan),
         cmocka_unit_test(schedules),
         cmocka_unit_test(files_whole_or_absent),
+        cmocka_unit_test(utf8_and_xml),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

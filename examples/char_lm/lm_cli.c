@@ -12,8 +12,9 @@
 
 const char lm_usage_main[] =
     "usage: " LM_PROG " train  [--text FILE] [--model elman|gru|lstm] [--hidden N] [--layers N] [--seq N]\n"
-    "                      [--batch N] [--optim adam|sgd|adagrad] [--lr X] [--clip X] [--steps N | --epochs N]\n"
-    "                      [--seed S] [--save FILE] [--save-every N] [--log-every N] [--resume FILE] [--quiet]\n"
+    "                      [--batch N] [--optim adam|adagrad|rmsprop|adamw|sgd] [--lr X] [--clip X]\n"
+    "                      [--steps N | --epochs N] [--seed S] [--save FILE] [--save-every N]\n"
+    "                      [--log-every N] [--resume FILE] [--quiet]\n"
     "       " LM_PROG " sample --load FILE [--start TEXT] [--len N] [--temperature T] [--seed S]\n"
     "\n"
     "A character-level language model (Karpathy's min-char-rnn / char-rnn) trained with\n"
@@ -33,8 +34,10 @@ const char lm_usage_train[] =
     "  --layers N         stacked recurrent layers, 1 to 4 (default 1)\n"
     "  --seq N            characters per chunk, 1 to 1000 (default 25)\n"
     "  --batch N          streams trained side by side, 1 to 1024 (default 1)\n"
-    "  --optim NAME       adam, sgd or adagrad (default adam)\n"
-    "  --lr X             learning rate (default: adam 0.002, sgd 1, adagrad 0.1)\n"
+    "  --optim NAME       adam, adagrad (min-char-rnn's), rmsprop (char-rnn's), adamw or sgd\n"
+    "                     (default adam)\n"
+    "  --lr X             learning rate (default: adam, adamw and rmsprop 0.002, adagrad 0.1,\n"
+    "                     sgd 1)\n"
     "  --clip X           clip the gradients' joint norm to X; 0: no clipping (default 5)\n"
     "  --steps N          chunks to train on (default 3000), or\n"
     "  --epochs N         passes over the text\n"
@@ -77,7 +80,7 @@ typedef struct {
 } lm_flag;
 
 static const char *const models[] = {"elman", "gru", "lstm", NULL};
-static const char *const optims[] = {"adam", "sgd", "adagrad", NULL};
+static const char *const optims[] = {"adam", "adagrad", "rmsprop", "adamw", "sgd", NULL};
 #define F(field) offsetof(lm_options, field)
 static const lm_flag flags[] = {
     {"--text", "text", 's', 0, 0, NULL, F(text), "t"},
@@ -129,7 +132,7 @@ void lm_options_free(lm_options *o)
 
 double lm_default_lr(const char *optim)
 {
-    return !strcmp(optim, "sgd") ? 1 : !strcmp(optim, "adagrad") ? 0.1 : 0.002;
+    return !strcmp(optim, "sgd") ? 1 : !strcmp(optim, "adagrad") ? 0.1 : 0.002; /* adam, adamw, rmsprop */
 }
 
 int lm_given(const lm_options *o, const char *flag)

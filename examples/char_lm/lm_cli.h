@@ -47,7 +47,8 @@ char *lm_settings_meta(const lm_options *o);
 enum { LM_MODEL_KEYS = 1, LM_ALL_KEYS = 2 };
 int lm_settings_from_meta(lm_options *o, const char *meta, int which, char *err, size_t errlen);
 
-/* Default learning rate of an optimizer: adam 0.002, sgd 1, adagrad 0.1 (min-char-rnn). */
+/* Default learning rate of an optimizer: adam, adamw, rmsprop 0.002 (char-rnn's), adagrad
+ * 0.1 (min-char-rnn's), sgd 1. */
 double lm_default_lr(const char *optim);
 
 #endif

@@ -11,48 +11,6 @@
 #include "lm_text.h"
 #include "nn.h"
 
-long lm_utf8_decode(const unsigned char *s, size_t n, size_t *i)
-{
-    size_t k = *i;
-    if (k >= n) return -1;
-    unsigned c = s[k];
-    int len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    if (!len || k + (size_t)len > n) return -1;
-    long cp = len == 1 ? (long)c : len == 2 ? (long)(c & 0x1f) : len == 3 ? (long)(c & 0x0f) : (long)(c & 0x07);
-    for (int j = 1; j < len; j++) {
-        if ((s[k + j] & 0xc0) != 0x80) return -1;
-        cp = cp << 6 | (s[k + j] & 0x3f);
-    }
-    static const long least[5] = {0, 0, 0x80, 0x800, 0x10000}; /* below: an overlong form */
-    if (cp < least[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -1;
-    *i = k + (size_t)len;
-    return cp;
-}
-
-int lm_utf8_encode(uint32_t cp, char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xc0 | cp >> 6);
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xe0 | cp >> 12);
-        out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-        out[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | cp >> 18);
-    out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-    out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-    out[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 int lm_vocab_index(const uint32_t *chars, int vocab, uint32_t cp)
 {
     int lo = 0, hi = vocab - 1;
@@ -100,7 +58,7 @@ int lm_text_from_bytes(lm_text *t, const char *name, const unsigned char *buf, s
     long line = 1;
     for (size_t i = 0; i < n;) {
         size_t at = i;
-        long cp = buf[i] == 0 ? -2 : lm_utf8_decode(buf, n, &i);
+        long cp = buf[i] == 0 ? -2 : nn_utf8_decode((const char *)buf, n, &i);
         if (cp < 0) {
             if (cp == -2)
                 snprintf(err, errlen, "%s: line %ld, byte offset %zu: a NUL byte: this looks like a binary file, "

@@ -37,13 +37,6 @@ void lm_text_free(lm_text *t); /* NULL or a zeroed struct is fine */
 extern const char lm_builtin_text[];
 extern const unsigned long lm_builtin_text_len;
 
-/* One code point from s[*i..n), advancing *i past it; -1 (and *i unchanged) when the
- * bytes there are not valid UTF-8. */
-long lm_utf8_decode(const unsigned char *s, size_t n, size_t *i);
-
-/* Writes cp as UTF-8 into out (4 bytes of room); returns the length (1..4). */
-int lm_utf8_encode(uint32_t cp, char *out);
-
 /* The index of code point cp in the vocabulary, or -1. */
 int lm_vocab_index(const uint32_t *chars, int vocab, uint32_t cp);
 

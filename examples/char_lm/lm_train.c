@@ -18,7 +18,6 @@
 #include <time.h>
 
 #include "lm_model.h"
-#include "lm_plot.h"
 #include "lm_text.h"
 #include "lm_train.h"
 
@@ -158,20 +157,19 @@ static int read_run_state(const char *meta, run_state *rs, lm_state *st, long lo
     return 0;
 }
 
-/* The optimizer named by --optim. min-char-rnn's Adagrad comes from nn/ (nn_adagrad_init,
- * issue 12) once it is there; until then --optim adagrad is refused with a message. */
+/* The optimizer named by --optim, torch.optim's with the settings the classic char-RNN
+ * code uses: Adagrad as min-char-rnn (eps 1e-8), RMSprop as char-rnn (alpha 0.95),
+ * Adam and AdamW with torch's defaults (AdamW's weight decay 0.01), plain SGD. */
 static int make_optim(nn_optim *opt, nn_params *ps, const lm_options *o, char *err, size_t errlen)
 {
     nn_status s;
     memset(opt, 0, sizeof *opt);
     if (!strcmp(o->optim, "adam")) s = nn_adam_init(opt, ps, o->lr, 0.9, 0.999, 1e-8, 0);
     else if (!strcmp(o->optim, "sgd")) s = nn_sgd_init(opt, ps, o->lr, 0, 0);
-    else {
-        snprintf(err, errlen, "--optim adagrad needs nn_adagrad_init, which this build's nn/ does not have yet; "
-                 "use adam or sgd");
-        return -1;
-    }
-    if (s != NN_OK) snprintf(err, errlen, "cannot set up the optimizer: %s", nn_status_name(s));
+    else if (!strcmp(o->optim, "adagrad")) s = nn_adagrad_init(opt, ps, o->lr, 0, 0, 0, 1e-8);
+    else if (!strcmp(o->optim, "rmsprop")) s = nn_rmsprop_init(opt, ps, o->lr, 0.95, 1e-8, 0, 0, 0);
+    else s = nn_adamw_init(opt, ps, o->lr, 0.9, 0.999, 1e-8, 0.01);
+    if (s != NN_OK) snprintf(err, errlen, "cannot set up the optimizer: %s", opt->error[0] ? opt->error : nn_status_name(s));
     return s == NN_OK ? 0 : -1;
 }
 
@@ -192,7 +190,7 @@ static int save_all(const lm_options *o, const char *svg, const lm_text *tx, con
     char title[160];
     snprintf(title, sizeof title, "char_lm: %s, hidden %ld x %ld, seq %ld, batch %ld, %s", o->model, o->hidden,
              o->layers, o->seq, o->batch, o->optim);
-    if (lm_plot_line(svg, x, rs->curve, (int)rs->n_curve, title, "step",
+    if (nn_plot_line(svg, x, rs->curve, (int)rs->n_curve, title, "step",
                      "loss per character (nats)", err, sizeof err) != 0)
         rc = report("cannot write the loss curve: %s%s", err, "");
     free(x);
@@ -216,18 +214,22 @@ static int check_writable(const char *path)
  * --save, --save-every, --quiet and a new --steps or --epochs may be given. */
 static int resume_settings(lm_options *o, nn_ckpt **ck)
 {
-    lm_options given = *o;
-    const char *bad[] = {"--text", "--model", "--hidden", "--layers", "--seq", "--batch", "--optim", "--lr",
-                         "--clip", "--seed", "--log-every"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        if (lm_given(o, bad[i]))
-            return report("--resume takes every setting from the checkpoint; besides it give only --save, "
-                          "--save-every, --quiet, and --steps or --epochs (got %s)%s", bad[i], ""),
-                   2;
+    static const char *const settings[] = {"--text", "--model", "--hidden", "--layers", "--seq", "--batch",
+                                           "--optim", "--lr", "--clip", "--seed", "--log-every"};
+    for (size_t i = 0; i < sizeof settings / sizeof *settings; i++)
+        if (lm_given(o, settings[i])) {
+            report("--resume takes every setting from the checkpoint; besides it give only --save, --save-every, "
+                   "--quiet, and --steps or --epochs (got %s)%s", settings[i], "");
+            return 2;
+        }
     char err[512];
+    lm_options given = *o;
     if (nn_ckpt_open(o->resume, ck, err, sizeof err) != NN_OK) return report("cannot resume: %s%s", err, "");
-    if (lm_settings_from_meta(o, nn_ckpt_meta(*ck), LM_ALL_KEYS, err, sizeof err) != 0)
+    if (lm_settings_from_meta(o, nn_ckpt_meta(*ck), LM_ALL_KEYS, err, sizeof err) != 0) {
+        nn_ckpt_close(*ck);
+        *ck = NULL;
         return report("cannot resume from %s: %s", o->resume, err);
+    }
     if (lm_given(&given, "--steps") || lm_given(&given, "--epochs")) { /* a new length of the run */
         o->steps = given.steps;
         o->epochs = given.epochs;

@@ -2,7 +2,7 @@
  * written only against the public API (ag.h, nn.h): no backward pass by hand.
  *
  *   char_lm train  [--text FILE] [--model elman|gru|lstm] [--hidden N] [--layers N] [--seq 25]
- *                  [--batch N] [--optim adam|sgd|adagrad] [--lr X] [--steps N | --epochs N]
+ *                  [--batch N] [--optim adam|adagrad|rmsprop|adamw|sgd] [--lr X] [--steps N | --epochs N]
  *                  [--seed S] [--save FILE] [--save-every N] [--resume FILE] [--quiet]
  *   char_lm sample --load FILE [--start TEXT] [--len N] [--temperature T] [--seed S]
  *
@@ -14,13 +14,9 @@
  * the state starts again from zeros. docs/char_lm.md has the details. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <limits.h>
-#include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "lm_cli.h"
 #include "lm_model.h"
@@ -79,14 +75,14 @@ static int sample(lm_options *o)
     }
     for (size_t i = 0; i < sl;) {
         size_t at = i;
-        long cp = lm_utf8_decode((const unsigned char *)o->start, sl, &i);
+        long cp = nn_utf8_decode(o->start, sl, &i);
         if (cp < 0) {
             fprintf(stderr, LM_PROG " sample: --start is not valid UTF-8 (byte offset %zu)\n", at);
             goto done;
         }
         if ((idx[n++] = lm_vocab_index(chars, vocab, (uint32_t)cp)) < 0) {
             char c[8] = {0};
-            lm_utf8_encode((uint32_t)cp, c);
+            nn_utf8_encode((uint32_t)cp, c);
             fprintf(stderr, LM_PROG " sample: --start: the character '%s' (U+%04lX, byte offset %zu) is not in the "
                     "vocabulary of %s (%d characters)\n", cp < 0x20 ? "?" : c, cp, at, o->load, vocab);
             goto done;
@@ -94,12 +90,12 @@ static int sample(lm_options *o)
     }
     if (n == 0) idx[n++] = ag_rng_below(&rng, vocab); /* no start: a character at random */
     char out[4];
-    for (int i = 0; i < n; i++) fwrite(out, 1, (size_t)lm_utf8_encode(chars[idx[i]], out), stdout);
+    for (int i = 0; i < n; i++) fwrite(out, 1, (size_t)nn_utf8_encode(chars[idx[i]], out), stdout);
     ag_tape_set_grad(t, 0); /* inference: nothing is recorded */
     ag_tensor *last[2 * LM_MAX_LAYERS];
     for (long k = 0; k < o->len; k++) {
         ag_tape_reset(t);
-        ag_tensor *logits = lm_forward(t, &m, &st, k ? &idx[0] : idx, k ? 1 : n, 1, last);
+        ag_tensor *logits = lm_forward(t, &m, &st, idx, k ? 1 : n, 1, last); /* the start, then each draw */
         if (!logits || lm_state_keep(t, &st, last) != AG_OK) {
             fprintf(stderr, LM_PROG " sample: %s\n", ag_tape_error(t));
             goto done;
@@ -111,7 +107,7 @@ static int sample(lm_options *o)
             goto done;
         }
         idx[0] = c;
-        fwrite(out, 1, (size_t)lm_utf8_encode(chars[c], out), stdout);
+        fwrite(out, 1, (size_t)nn_utf8_encode(chars[c], out), stdout);
     }
     fputc('\n', stdout);
     rc = fflush(stdout) == 0 ? 0 : 1;

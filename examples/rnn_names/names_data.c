@@ -190,7 +190,7 @@ int names_class_check(const char *s, size_t n, char *why, size_t whyn)
     }
     for (size_t i = 0; i < n;) {
         size_t at = i;
-        long cp = names_utf8_decode(s, n, &i);
+        long cp = nn_utf8_decode(s, n, &i);
         if (cp < 0 || names_is_control(cp) || cp == ',') {
             snprintf(why, whyn, "a language name %s (byte %zu)",
                      cp < 0 ? "must be valid UTF-8" : cp == ',' ? "must not hold a ','" : "must not hold a control character",

@@ -79,9 +79,6 @@ int names_fold(const char *s, size_t n, char *out, size_t outn, size_t *bad_at);
  * reason in why. */
 int names_class_check(const char *s, size_t n, char *why, size_t whyn);
 
-/* Decodes one UTF-8 sequence at s[*i] and moves *i past it; -1 if it is malformed
- * (overlong, surrogate, above U+10FFFF, truncated or a stray continuation byte). */
-long names_utf8_decode(const char *s, size_t n, size_t *i);
 
 /* True for a code point that must not be printed raw or written into XML: C0 controls,
  * DEL, C1 controls, U+FFFE and U+FFFF. */

@@ -1,4 +1,4 @@
-/* names_fold.c -- UTF-8: decoding, folding to the tutorial's 57 letters, and escaping
+/* names_fold.c -- UTF-8 (decoded by nn_utf8_decode): folding to the tutorial's 57 letters, and escaping
  * text (names, paths) so it can be printed or written into a file safely.
  *
  * unicodeToAscii decomposes (NFD), drops combining marks and keeps only
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "names_data.h"
+#include "nn.h"
 
 static const char latin[] = /* U+00C0 .. U+024F, 32 per row */
     "AAAAAA_CEEEEIIII_NOOOOO__UUUUY__" /* U+00C0 */
@@ -59,30 +60,12 @@ static char fold_code_point(unsigned long cp)
     return names_letter_index(c) >= 0 ? c : 0;
 }
 
-long names_utf8_decode(const char *text, size_t n, size_t *i)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    unsigned char b = s[*i];
-    int len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
-    if (!len || *i + (size_t)len > n) return -1;
-    unsigned long cp = len == 1 ? b : len == 2 ? (b & 0x1Fu) : len == 3 ? (b & 0x0Fu) : (b & 0x07u);
-    for (int k = 1; k < len; k++) {
-        unsigned char c = s[*i + (size_t)k];
-        if ((c >> 6) != 2) return -1;
-        cp = (cp << 6) | (c & 0x3Fu);
-    }
-    static const unsigned long min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
-    *i += (size_t)len;
-    return (long)cp;
-}
-
 int names_fold(const char *s, size_t n, char *out, size_t outn, size_t *bad_at)
 {
     size_t i = 0, k = 0;
     while (i < n) {
         size_t at = i;
-        long cp = names_utf8_decode(s, n, &i);
+        long cp = nn_utf8_decode(s, n, &i);
         if (cp < 0) {
             if (bad_at) *bad_at = at;
             if (outn) out[0] = 0;
@@ -108,7 +91,7 @@ int names_is_control(long cp)
 static size_t escape_char(const char *s, size_t n, size_t *i, char *piece, size_t pn)
 {
     size_t at = *i, len = 0;
-    long cp = names_utf8_decode(s, n, i);
+    long cp = nn_utf8_decode(s, n, i);
     if (cp < 0) *i = at + 1; /* one byte that is not UTF-8 */
     if (cp < 0 || names_is_control(cp)) {
         for (size_t e = at; e < *i; e++) len += (size_t)snprintf(piece + len, pn - len, "\\x%02x", (unsigned char)s[e]);

@@ -12,11 +12,6 @@
 /* Every file rnn_names writes goes through nn_file (nn.h): written to path + ".tmp",
  * flushed, then renamed over path, so a failure never leaves a half-written file. */
 
-/* A line chart of y against x with axes, ticks, labels and a title. 0 or -1 (err set).
- * Written to path + ".tmp", then renamed over path. */
-int names_plot_line(const char *path, const double *x, const double *y, int n, const char *title,
-                    const char *xlabel, const char *ylabel, char *err, size_t errlen);
-
 /* The confusion matrix as a heat map: row = true language, column = predicted, colour =
  * share of the row. conf is C x C counts, row-major. */
 int names_plot_confusion(const char *path, const int *conf, int C, const char (*classes)[NAMES_MAX_CLASS_NAME],

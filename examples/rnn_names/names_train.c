@@ -104,7 +104,13 @@ int names_optim_init(nn_optim *opt, names_model *m, const names_train_opts *o, c
  * itself). The slices' gradients are then added into m's in worker order, the optimizer
  * updates m, and each copy takes m's new weights at the start of its next slice. How a
  * batch is cut and the order of every sum depend only on T and the batch, so a seed and
- * a thread count always give the same numbers. */
+ * a thread count always give the same numbers.
+ *
+ * Across processes (names_dist) the batch is cut into S slices for the whole run, and
+ * this process's T workers take slices first .. first+T-1. Every process draws the same
+ * batch and cuts it alike; the slices' gradients (and losses) are added in slice order
+ * across the processes (dist->sum_grads), so every process ends the step with the same
+ * gradient, bit for bit that of S threads in one process, and takes the same update. */
 
 typedef struct names_pool names_pool;
 
@@ -123,6 +129,10 @@ typedef struct {
 
 struct names_pool {
     int T, started;                 /* workers; threads running (workers 1 .. started) */
+    int S, first;                   /* slices of a batch in the whole run; worker 0's slice */
+    const names_dist *dist;         /* other processes (NULL: none) */
+    nn_params **parts;              /* T, owned: the non-empty slices' registries, for dist */
+    double *vals;                   /* 2T, owned: their (loss, failed), for dist */
     names_worker *w;                /* T, owned */
     pthread_t *th;                  /* T - 1, owned */
     pthread_mutex_t mu;
@@ -211,17 +221,26 @@ static void pool_free(names_pool *p)
     }
     free(p->w);
     free(p->th);
+    free(p->parts);
+    free(p->vals);
     memset(p, 0, sizeof *p);
 }
 
-/* T workers over m, threads started. 0, or -1 with err set (p is then empty). */
-static int pool_init(names_pool *p, names_model *m, int T, char *err, size_t errlen)
+/* T workers over m, threads started, for slices first .. first+T-1 of S (dist: the other
+ * processes, or NULL). 0, or -1 with err set (p is then empty). */
+static int pool_init(names_pool *p, names_model *m, int T, int S, int first, const names_dist *dist, char *err,
+                     size_t errlen)
 {
     memset(p, 0, sizeof *p);
     p->T = T;
+    p->S = S;
+    p->first = first;
+    p->dist = dist;
     p->w = calloc((size_t)T, sizeof *p->w);
     p->th = T > 1 ? calloc((size_t)(T - 1), sizeof *p->th) : NULL;
-    if (!p->w || (T > 1 && !p->th)) goto oom;
+    p->parts = dist ? calloc((size_t)T, sizeof *p->parts) : NULL;
+    p->vals = dist ? calloc((size_t)(2 * T), sizeof *p->vals) : NULL;
+    if (!p->w || (T > 1 && !p->th) || (dist && (!p->parts || !p->vals))) goto oom;
     if (T > 1) {
         pthread_mutex_init(&p->mu, NULL);
         pthread_cond_init(&p->go, NULL);
@@ -260,32 +279,79 @@ oom:
     return -1;
 }
 
-/* One step over batch[0..n-1]: every worker's slice, then the gradients summed into
- * worker 0's model (m). Returns the batch's mean loss; *failed is the first worker
- * whose tape holds an error, or NULL. */
-static double pool_step(names_pool *p, const names_item **batch, const int *targets, int n, ag_rng *drop,
-                        names_worker **failed)
+/* With several processes: every one's outcome (bad: this one failed, its message in
+ * err). 0 when all went well; else 1 on every process, err holding the message of the
+ * first that failed, "rank K of R: ...". Alone: bad. */
+static int agree(const names_dist *dist, int bad, char *err, size_t errlen)
 {
-    int T = p->T;
-    if (T > 1 && drop) { /* each slice its own masks, drawn from the run's dropout stream */
+    if (!dist) return bad;
+    int who = dist->first_failed(bad, err, errlen);
+    if (who < 0) return 0;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", err);
+    snprintf(err, errlen, "rank %d of %d: %s", who, dist->ranks, msg);
+    return 1;
+}
+
+/* The gradients of this process's non-empty slices and those of the other processes,
+ * added in slice order into worker 0's model, on every process; *loss: the batch's mean
+ * loss. 0, or -1 with err (a slice's tape failed on some process, or the sum). */
+static int dist_sum(names_pool *p, long seen, double *loss, char *err, size_t errlen)
+{
+    int k = 0, bad = 0;
+    for (int i = 0; i < p->T; i++) {
+        names_worker *w = &p->w[i];
+        if (w->failed && !bad) {
+            snprintf(err, errlen, "training step at name %ld: %s", seen, ag_tape_error(w->tape));
+            bad = 1;
+        }
+        if (w->n == 0) continue;
+        p->parts[k] = &w->m->ps;
+        p->vals[2 * k] = w->loss;
+        p->vals[2 * k + 1] = w->failed;
+        k++;
+    }
+    double sums[2];
+    nn_status s = p->dist->sum_grads(&p->w[0].m->ps, p->parts, k, p->vals, 2, sums);
+    if (s != NN_OK) {
+        snprintf(err, errlen, "training step at name %ld: summing the gradients across processes: %s", seen,
+                 nn_status_name(s));
+        return -1;
+    }
+    if (sums[1] > 0 && agree(p->dist, bad, err, errlen)) return -1;
+    *loss = sums[0];
+    return 0;
+}
+
+/* One step over batch[0..n-1] (names seen before it: seen): every worker's slice, then
+ * the gradients summed into worker 0's model (m), across processes with dist. *loss:
+ * the batch's mean loss. 0, or -1 with err naming the step and the tape's error. */
+static int pool_step(names_pool *p, const names_item **batch, const int *targets, int n, ag_rng *drop, long seen,
+                     double *loss_out, char *err, size_t errlen)
+{
+    int T = p->T, S = p->S;
+    if (S > 1 && drop) { /* each slice its own masks, drawn from the run's dropout stream */
         uint64_t s = ag_rng_u64(drop);
         for (int i = 0; i < T; i++) {
-            ag_rng_seed(&p->w[i].drop, s + (uint64_t)i);
+            ag_rng_seed(&p->w[i].drop, s + (uint64_t)(p->first + i));
             p->w[i].m->drop_rng = &p->w[i].drop;
         }
     }
     /* slices of about equal work: slice i ends at the name whose middle letter is nearest
-     * to (i + 1)/T of the batch's letters */
+     * to (i + 1)/S of the batch's letters; this process's workers take theirs */
     long letters = 0, acc = 0;
     for (int b = 0; b < n; b++) letters += batch[b]->len;
-    for (int i = 0, lo = 0; i < T; i++) {
+    for (int i = 0, lo = 0; i < S; i++) {
         int hi = lo;
-        while (hi < n && (i == T - 1 || (2 * acc + batch[hi]->len) * T <= 2 * letters * (i + 1)))
+        while (hi < n && (i == S - 1 || (2 * acc + batch[hi]->len) * S <= 2 * letters * (i + 1)))
             acc += batch[hi++]->len;
-        p->w[i].items = batch + lo;
-        p->w[i].targets = targets + lo;
-        p->w[i].n = hi - lo;
-        p->w[i].n_batch = n;
+        if (i >= p->first && i < p->first + T) {
+            names_worker *w = &p->w[i - p->first];
+            w->items = batch + lo;
+            w->targets = targets + lo;
+            w->n = hi - lo;
+            w->n_batch = n;
+        }
         lo = hi;
     }
     if (T > 1) {
@@ -302,15 +368,21 @@ static double pool_step(names_pool *p, const names_item **batch, const int *targ
         while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
+    if (p->dist) return dist_sum(p, seen, loss_out, err, errlen);
     double loss = 0;
-    *failed = NULL;
+    names_worker *failed = NULL;
     for (int i = 0; i < T; i++) {
-        if (p->w[i].failed && !*failed) *failed = &p->w[i];
+        if (p->w[i].failed && !failed) failed = &p->w[i];
         loss += p->w[i].loss;
     }
-    for (int i = 1; i < T && !*failed; i++) /* in worker order: the same sums every run */
+    if (failed) {
+        snprintf(err, errlen, "training step at name %ld: %s", seen, ag_tape_error(failed->tape));
+        return -1;
+    }
+    for (int i = 1; i < T; i++) /* in worker order: the same sums every run */
         if (p->w[i].n > 0) nn_params_add_grads(&p->w[0].m->ps, &p->w[i].m->ps, NULL, 0);
-    return loss;
+    *loss_out = loss;
+    return 0;
 }
 
 /* A run in progress: what the loop keeps besides the model and the optimizer. */
@@ -428,7 +500,16 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
     run u = {.d = d, .o = o, .total = o->epochs > 0 ? (long)o->epochs * d->n_train : o->iters};
     /* --schedule cosine: from --lr down to 0 over the run, by names seen */
     const nn_schedule cosine = {.kind = NN_SCHED_COSINE, .base_lr = o->lr, .total = u.total > 0 ? u.total : 1};
-    int B = o->batch, T = o->threads > 1 ? o->threads : 1;
+    int B = o->batch, S = o->threads > 1 ? o->threads : 1, T = S, first = 0;
+    const names_dist *dist = o->dist && o->dist->ranks > 1 ? o->dist : NULL;
+    if (dist && S < dist->ranks) { /* the same on every process: all return */
+        snprintf(err, errlen, "%d slices of a batch cannot be shared by %d processes", S, dist->ranks);
+        return -1;
+    }
+    if (dist) { /* this process's slices: [rank*S/ranks, (rank+1)*S/ranks) */
+        first = (int)((long)dist->rank * S / dist->ranks);
+        T = (int)((long)(dist->rank + 1) * S / dist->ranks) - first;
+    }
     names_pool pool = {0};
     const names_item **batch = malloc((size_t)B * sizeof *batch);
     int *targets = malloc((size_t)B * sizeof *targets);
@@ -436,15 +517,18 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
     u.order = malloc((size_t)d->n_train * sizeof *u.order);
     r->curve_x = malloc(CURVE_POINTS * 2 * sizeof *r->curve_x);
     r->curve_y = malloc(CURVE_POINTS * 2 * sizeof *r->curve_y);
-    int rc = -1;
+    int rc = -1, bad = 0;
     if (!batch || !targets || !u.order || !r->curve_x || !r->curve_y || (o->letter_noise > 0 && !u.noisy)) {
         snprintf(err, errlen, "out of memory");
-        goto done;
+        bad = 1;
+    } else if (start(&u, r, err, errlen) != 0) {
+        bad = 1;
+    } else {
+        m->dropout = o->dropout;
+        m->drop_rng = o->dropout > 0 ? &u.st.drop : NULL;
+        bad = pool_init(&pool, m, T, S, first, dist, err, errlen) != 0;
     }
-    if (start(&u, r, err, errlen) != 0) goto done;
-    m->dropout = o->dropout;
-    m->drop_rng = o->dropout > 0 ? &u.st.drop : NULL;
-    if (pool_init(&pool, m, T, err, errlen) != 0) goto done;
+    if (agree(dist, bad, err, errlen)) goto done; /* no process starts unless all can */
     u.t0 = u.last_print = now();
     while (r->names_seen < u.total) {
         int n = (int)(u.total - r->names_seen < B ? u.total - r->names_seen : B);
@@ -452,18 +536,17 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
         before.names_seen = r->names_seen;
         before.steps = r->steps;
         draw_batch(&u, batch, targets, n);
-        names_worker *failed;
-        double l = pool_step(&pool, batch, targets, n, o->dropout > 0 ? &u.st.drop : NULL, &failed);
-        if (failed) {
-            snprintf(err, errlen, "training step at name %ld: %s", r->names_seen, ag_tape_error(failed->tape));
+        double l = 0;
+        if (pool_step(&pool, batch, targets, n, o->dropout > 0 ? &u.st.drop : NULL, r->names_seen, &l, err, errlen) != 0)
             goto done;
-        }
         r->steps++;
         if (check_step(l, m, r, err, errlen) != 0) goto done;
         /* A periodic save is made here, before the update: these parameters have just given a
-         * finite loss and gradient, so the file always holds a state known to be good. */
-        if (o->save && o->save_every > 0 && (r->names_seen + n) / o->save_every != r->names_seen / o->save_every) {
-            if (o->save(o->save_ud, &before, err, errlen) != 0) goto done;
+         * finite loss and gradient, so the file always holds a state known to be good. (With
+         * other processes, rank 0 saves and all learn whether it could.) */
+        if ((o->save || dist) && o->save_every > 0 &&
+            (r->names_seen + n) / o->save_every != r->names_seen / o->save_every) {
+            if (agree(dist, o->save && o->save(o->save_ud, &before, err, errlen) != 0, err, errlen)) goto done;
             r->saved_at = r->names_seen;
         }
         if (o->clip > 0) nn_clip_grad_norm(&m->ps, o->clip);

@@ -18,6 +18,23 @@ typedef struct {
     long pos;                /* next index into the current epoch's order (epochs) */
 } names_train_state;
 
+/* Several processes training one model (MPI: cmd_train.c fills this from nn_dist.h, whose
+ * functions have these types, so this library needs no MPI). Every process runs the same
+ * loop on the same data and draws the same batches; the batch is cut into `threads`
+ * slices for the whole run and this process trains slices [rank*threads/ranks,
+ * (rank+1)*threads/ranks) on as many threads. sum_grads adds the slices' gradients in
+ * slice order across the processes (nn_dist_sum_grads); first_failed agrees on a
+ * failure (nn_dist_check); compare and compare_params name the first process whose
+ * bytes differ from rank 0's. */
+typedef struct {
+    int rank, ranks;
+    nn_status (*sum_grads)(nn_params *out, nn_params *const *parts, int n_parts, const double *vals, int n_vals,
+                           double *sums);
+    int (*first_failed)(int failed, char *msg, size_t msglen);
+    int (*compare)(const void *p, size_t n);                 /* nn_dist_compare */
+    int (*compare_params)(const nn_params *ps, int grads);   /* nn_dist_compare_params */
+} names_dist;
+
 typedef struct {
     int optim;               /* 0 SGD, 1 Adam */
     double lr, momentum, weight_decay, clip; /* clip <= 0: no clipping */
@@ -40,6 +57,9 @@ typedef struct {
     int (*save)(void *ud, const names_train_state *st, char *err, size_t errlen); /* 0 ok */
     void *save_ud;
     const names_train_state *resume; /* continue from here (NULL: a fresh run) */
+    const names_dist *dist;  /* NULL (or ranks 1): this process alone. Else threads is the
+                                run's number of slices, at least ranks; save and progress
+                                are set on rank 0 only, and every rank stops together */
 } names_train_opts;
 
 typedef struct {

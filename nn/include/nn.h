@@ -65,7 +65,8 @@ const char *nn_status_name(nn_status s);
  * bytes ("sgd.momentum."), so every registered parameter can be saved.
  *
  * Every call that registers parameters (nn_params_new, nn_params_add and the module
- * inits: nn_linear_init, nn_tutorial_rnn_init, nn_rnn_init, nn_rnn_init_layer) leaves its
+ * inits: nn_linear_init, nn_tutorial_rnn_init, nn_rnn_init, nn_rnn_init_layer,
+ * nn_embedding_init, nn_layernorm_init) leaves its
  * outcome in the registry: nn_params_status() and nn_params_error() give the status
  * and a message naming the parameter and the cause, e.g.
  *     nn_params: 'fc.weight' is already registered
@@ -374,6 +375,27 @@ typedef struct {
 nn_status nn_file_open(nn_file *w, const char *path, char *err, size_t errlen);
 nn_status nn_file_commit(nn_file *w, char *err, size_t errlen);
 void nn_file_abort(nn_file *w); /* NULL, or a file already committed, is fine */
+
+/* ---- text and plots, for the programs that train models ------------------------------
+ * UTF-8, strictly (no overlong forms, no surrogates, nothing past U+10FFFF). */
+
+/* The code point starting at text[*i] (i < n), moving *i past it; -1 (and *i
+ * unchanged) for bytes that are not such a code point. */
+long nn_utf8_decode(const char *text, size_t n, size_t *i);
+
+/* cp as UTF-8 into out (4 bytes of room): the number of bytes, or 0 for a value that
+ * is not a code point (a surrogate, or past U+10FFFF). */
+int nn_utf8_encode(uint32_t cp, char *out);
+
+/* s as XML text or attribute value: & < > " ' escaped, and what XML cannot hold
+ * (control characters, U+FFFE/F, bytes that are not UTF-8) written as U+FFFD. */
+void nn_xml_put(FILE *f, const char *s);
+
+/* y[i] against x[i] (x increasing), i < n, as an SVG line chart with axes, ticks, a
+ * title and axis labels (escaped), written whole or not at all (nn_file). Non-finite
+ * y values are left out. NN_OK, or nn_file's status with err naming the file. */
+nn_status nn_plot_line(const char *path, const double *x, const double *y, int n, const char *title,
+                       const char *xlabel, const char *ylabel, char *err, size_t errlen);
 
 /* ---- checkpoints (format: docs/checkpoint.md) ------------------------------------------ */
 

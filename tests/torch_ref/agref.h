@@ -10,8 +10,8 @@
  * optimizer case: parameters after N steps, with agref_check_values) returns NULL
  * and leaves the tape's status AG_OK.
  *
- * Ops: tests/test_torch_ref.c (links autograd). Modules and optimizers would go in a
- * test of their own that links nn and uses this same reader. */
+ * Ops: tests/test_torch_ref.c (links autograd). Modules and optimizers: tests/
+ * test_torch_ref_nn.c (links nn), with this same reader. */
 #ifndef AGREF_H
 #define AGREF_H
 
@@ -51,8 +51,9 @@ typedef struct {
     const agref_case *c;
     ag_tape *t;
     double tol;          /* on |ours - torch| / max(1, |torch|) */
-    ag_tensor *p[16];    /* inputs with a grad.KEY, made parameters; freed after the case */
-    const char *pkey[16];
+    ag_tensor *p[40];    /* inputs with a grad.KEY, made parameters; freed after the case
+                            (40: a 2-layer bidirectional LSTM has 16, with x and h0) */
+    const char *pkey[40];
     int np;
     int failures;        /* mismatches so far */
     double worst;        /* largest error seen */

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""gen.py -- reference values from PyTorch itself for tests/test_torch_ref.c.
+"""gen.py -- reference values from PyTorch itself for tests/test_torch_ref.c (ops.txt)
+and tests/test_torch_ref_nn.c (modules.txt, optim.txt).
 
 Run by hand, with Debian's python3-torch (no other package):
 
@@ -48,14 +49,27 @@ changes in C. For a new op: a section here and one builder in the table of
 tests/test_torch_ref.c (a function that reads its inputs by key and calls the op);
 the C test fails on a case whose OP it does not know, and on a builder no case uses.
 
-Modules and optimizers go the same way, each family in its own file (modules.txt,
-optim.txt, written by a function like write_ops below and added to main()), read by
-a test that links nn and uses the same reader, tests/torch_ref/agref.h, with its own
-builder table; CMake passes it the file as an argument. A module case gives its
-parameters as inputs with grad.KEY (weight_ih_l0, ...) and its input, output and
-seed as an op case does; an optimizer case gives the parameters and a gradient per
-step as inputs and the parameters after each step as tensors (t W.step3), which its
-builder compares with agref_check_values() before returning NULL.
+Modules and optimizers go the same way, each family in its own file: modules.txt
+(write_modules) and optim.txt (write_optim), read by tests/test_torch_ref_nn.c, which
+links nn and uses the same reader (tests/torch_ref/agref.h) with its own builder
+table; CMake passes it both files. A module case gives its parameters as inputs with
+grad.KEY under torch's own names (weight, bias, weight_ih_l0_reverse, i2h.weight, ...;
+bind() makes the fixture's tensors the torch module's parameters), and its input,
+output and seed as an op case does:
+    OP nn_linear      x, weight, bias (optional)
+    OP tutorial_rnn   x (T, N, I), i2h.*, i2o.*; i lengths (optional)
+    OP rnn            x (T, N, I), h0 (optional), weight_ih_lK[_reverse], ...;
+                      i kind (nn_rnn_kind), layers, bidirectional, lengths (optional);
+                      out is torch's h_n (layers * directions, N, H)
+    OP nn_embedding   weight; i shape, idx, padding_idx (-1: none)
+    OP nn_layernorm   x, weight, bias; i shape (normalized), affine; f eps
+A new module: a section in write_modules and a builder in test_torch_ref_nn.c. An
+optimizer case (OP optim, emit_optim) gives i kind (nn_optim_kind), steps, centered,
+f lr, momentum, weight_decay, beta1, beta2, eps, lr_decay, initial_accumulator_value,
+alpha (0 where unused), the parameters p.K, a gradient g.K.S per parameter and step
+(S from 0) and the parameters after each step, p.K.stepS (S from 1), which the
+builder compares with agref_check_values() before returning NULL. A new optimizer
+setting: one emit_optim call; a new optimizer: its kind in the builder's switch.
 """
 import os
 import sys
@@ -358,12 +372,233 @@ def write_ops(w):
            ints=[("reduction", [1])])
 
 
+# ---------------------------------------------------------------------------------
+# modules: every nn.h module, parameters set from the fixture (keys are torch's
+# parameter names), its input and every parameter with a gradient
+
+def bind(module, leaves, names):
+    """makes the fixture's leaf tensors the module's parameters, so torch's gradients
+    land on them (an RNN also keeps a list of its weights for the fused kernel)"""
+    for n in names:
+        module._parameters[n] = leaves[n]
+    if hasattr(module, "_flat_weights_names"):
+        module._flat_weights = [leaves[n] for n in module._flat_weights_names]
+    return module
+
+
+def write_modules(w):
+    U = w.uniform
+
+    # -- Linear (nn_linear_forward): x (N, in)
+    for name, n, i, o, bias in (("linear", 3, 4, 5, True), ("linear_nobias", 2, 3, 2, False)):
+        ins = [("x", U((n, i), -1, 1), True), ("weight", U((o, i), -0.8, 0.8), True)]
+        if bias:
+            ins.append(("bias", U((o,), -0.8, 0.8), True))
+        w.emit(name, "nn_linear", ins,
+               lambda L, i=i, o=o, bias=bias: bind(torch.nn.Linear(i, o, bias=bias), L,
+                                                    ["weight"] + (["bias"] if bias else []))(L["x"]))
+
+    # -- the tutorial's RNN (nn_tutorial_rnn_forward), written as the tutorial does and run
+    # one sequence at a time over its own length, as the tutorial trains: x (T, N, I)
+    class TutorialRNN(torch.nn.Module):
+        def __init__(self, input_size, hidden_size, output_size):
+            super().__init__()
+            self.hidden_size = hidden_size
+            self.i2h = torch.nn.Linear(input_size + hidden_size, hidden_size)
+            self.i2o = torch.nn.Linear(input_size + hidden_size, output_size)
+            self.softmax = torch.nn.LogSoftmax(dim=1)
+
+        def forward(self, input, hidden):
+            combined = torch.cat((input, hidden), 1)
+            hidden = self.i2h(combined)
+            output = self.i2o(combined)
+            output = self.softmax(output)
+            return output, hidden
+
+    def tutorial(L, lengths, I, H, O):
+        m = TutorialRNN(I, H, O)
+        bind(m.i2h, {"weight": L["i2h.weight"], "bias": L["i2h.bias"]}, ["weight", "bias"])
+        bind(m.i2o, {"weight": L["i2o.weight"], "bias": L["i2o.bias"]}, ["weight", "bias"])
+        x = L["x"]
+        outs = []
+        for n in range(x.shape[1]):
+            h = torch.zeros(1, H)
+            for s in range(lengths[n]):
+                out, h = m(x[s, n:n + 1], h)
+            outs.append(out)
+        return torch.cat(outs, 0)
+
+    T, I, H, O = 5, 3, 4, 3
+    for name, N, lengths in (("tutorial_rnn", 1, None), ("tutorial_rnn_lengths", 3, [5, 2, 4])):
+        ins = [("x", U((T, N, I), -1, 1), True),
+               ("i2h.weight", U((H, I + H), -0.8, 0.8), True), ("i2h.bias", U((H,), -0.8, 0.8), True),
+               ("i2o.weight", U((O, I + H), -0.8, 0.8), True), ("i2o.bias", U((O,), -0.8, 0.8), True)]
+        w.emit(name, "tutorial_rnn", ins,
+               lambda L, N=N, lengths=lengths: tutorial(L, lengths or [T] * N, I, H, O),
+               ints=[("lengths", lengths)] if lengths else [])
+
+    # -- Elman / GRU / LSTM stacks (nn_rnn_forward per layer and direction): torch.nn.RNN,
+    # GRU, LSTM with num_layers and bidirectional, batch_first=False, lengths through
+    # pack_padded_sequence (enforce_sorted=False), h0 or none. out is torch's h_n
+    # (layers * directions, N, H): every layer's and direction's final state. An LSTM's
+    # h0 goes with c0 = 0, as nn_rnn_forward starts its cell state.
+    T, N, I, H = 4, 3, 2, 3
+    kinds = ((0, "elman", torch.nn.RNN, 1), (1, "gru", torch.nn.GRU, 3), (2, "lstm", torch.nn.LSTM, 4))
+    configs = (  # (layers, bidirectional, h0, lengths)
+        (1, False, False, None),
+        (1, True, True, None),
+        (2, False, False, [4, 1, 3]),
+        (2, True, True, [2, 4, 3]),
+    )
+    for kind, kname, cls, G in kinds:
+        for layers, bi, with_h0, lengths in configs:
+            D = 2 if bi else 1
+            name = "%s_l%d%s%s%s" % (kname, layers, "_bi" if bi else "", "_h0" if with_h0 else "",
+                                      "_lengths" if lengths else "")
+            ins = [("x", U((T, N, I), -1, 1), True)]
+            if with_h0:
+                ins.append(("h0", U((layers * D, N, H), -1, 1), True))
+            pnames = []
+            for l in range(layers):
+                for sfx in ("", "_reverse")[:D]:
+                    isz = I if l == 0 else D * H
+                    for pn, shape in (("weight_ih", (G * H, isz)), ("weight_hh", (G * H, H)),
+                                      ("bias_ih", (G * H,)), ("bias_hh", (G * H,))):
+                        key = "%s_l%d%s" % (pn, l, sfx)
+                        pnames.append(key)
+                        ins.append((key, U(shape, -0.8, 0.8), True))
+
+            def run(L, cls=cls, layers=layers, bi=bi, with_h0=with_h0, lengths=lengths, pnames=pnames):
+                m = bind(cls(I, H, num_layers=layers, bidirectional=bi), L, pnames)
+                x = L["x"]
+                if lengths:
+                    x = torch.nn.utils.rnn.pack_padded_sequence(x, torch.tensor(lengths), enforce_sorted=False)
+                h0 = None
+                if with_h0:
+                    h0 = (L["h0"], torch.zeros_like(L["h0"])) if cls is torch.nn.LSTM else L["h0"]
+                _, hn = m(x, h0)
+                return hn[0] if cls is torch.nn.LSTM else hn
+
+            w.emit(name, "rnn", ins, run,
+                   ints=[("kind", [kind]), ("layers", [layers]), ("bidirectional", [int(bi)])] +
+                        ([("lengths", lengths)] if lengths else []))
+
+    # -- Embedding (nn_embedding_forward): indices of shape (2, 4) with repeats, and a
+    # padding row that is used (it gets no gradient)
+    idx = [[1, 2, 0, 2], [5, 2, 3, 1]]
+    for name, pad in (("embedding", -1), ("embedding_pad", 2)):
+        w.emit(name, "nn_embedding", [("weight", U((6, 3), -1, 1), True)],
+               lambda L, pad=pad: bind(torch.nn.Embedding(6, 3, padding_idx=None if pad < 0 else pad), L,
+                                       ["weight"])(torch.tensor(idx)),
+               ints=[("shape", [2, 4]), ("idx", sum(idx, [])), ("padding_idx", [pad])])
+    w.emit("embedding_scalar", "nn_embedding", [("weight", U((4, 5), -1, 1), True)],
+           lambda L: bind(torch.nn.Embedding(4, 5), L, ["weight"])(torch.tensor(3)),
+           ints=[("shape", []), ("idx", [3]), ("padding_idx", [-1])])
+
+    # -- LayerNorm (nn_layernorm_forward): over the last dim and the last two, with and
+    # without weight and bias, two eps; rows of mean far from 0 and of tiny spread
+    cases = (  # (name, x shape, normalized shape, affine, eps)
+        ("layernorm", (2, 3, 4), (4,), True, 1e-5),
+        ("layernorm_2d", (2, 3, 4), (3, 4), True, 1e-5),
+        ("layernorm_noaffine", (3, 5), (5,), False, 1e-5),
+        ("layernorm_eps", (4, 6), (6,), True, 1e-3),
+    )
+    for name, xs, ns, affine, eps in cases:
+        ins = [("x", U(xs, -2, 2), True)]
+        if affine:
+            ins += [("weight", U(ns, 0.5, 1.5), True), ("bias", U(ns, -0.5, 0.5), True)]
+        w.emit(name, "nn_layernorm", ins,
+               lambda L, ns=ns, affine=affine, eps=eps: bind(
+                   torch.nn.LayerNorm(ns, eps=eps, elementwise_affine=affine), L,
+                   ["weight", "bias"] if affine else [])(L["x"]),
+               ints=[("shape", ns), ("affine", [int(affine)])], reals=[("eps", [eps])])
+    x = torch.cat([U((2, 5), -1, 1) + 3, U((1, 5), -1, 1) * 0.01])  # mean 3; a spread of 0.01
+    w.emit("layernorm_offset", "nn_layernorm",
+           [("x", x, True), ("weight", U((5,), 0.5, 1.5), True), ("bias", U((5,), -0.5, 0.5), True)],
+           lambda L: bind(torch.nn.LayerNorm(5), L, ["weight", "bias"])(L["x"]),
+           ints=[("shape", [5]), ("affine", [1])], reals=[("eps", [1e-5])])
+
+
+# ---------------------------------------------------------------------------------
+# optimizers: two parameters, a gradient per step (fixed, random), the parameters
+# after every step. Settings as the nn_*_init arguments; kind is nn_optim_kind.
+
+OPTIM_KEYS = ("lr", "momentum", "weight_decay", "beta1", "beta2", "eps", "lr_decay",
+              "initial_accumulator_value", "alpha")
+
+
+def emit_optim(w, name, kind, make, settings, centered=0, steps=5):
+    assert name not in w.names, name
+    w.names.add(name)
+    U = w.uniform
+    shapes = ((3, 4), (5,))
+    p0 = [U(s, -1, 1) for s in shapes]
+    grads = [[U(s, -1, 1) for s in shapes] for _ in range(steps)]
+    params = [p.clone().requires_grad_(True) for p in p0]
+    opt = make(params)
+    w.lines.append("case %s optim" % name)
+    w.ints("kind", [kind])
+    w.ints("steps", [steps])
+    w.ints("centered", [centered])
+    for key in OPTIM_KEYS:
+        w.reals(key, [settings.get(key, 0.0)])
+    for k, p in enumerate(p0):
+        w.tensor("p.%d" % k, p)
+    for s in range(steps):
+        for k, p in enumerate(params):
+            p.grad = grads[s][k].clone()
+            w.tensor("g.%d.%d" % (k, s), grads[s][k])
+        opt.step()
+        for k, p in enumerate(params):
+            w.tensor("p.%d.step%d" % (k, s + 1), p)
+    w.lines.append("end")
+
+
+def write_optim(w):
+    O = torch.optim
+    # SGD (kind 0): plain, momentum, momentum and weight decay, weight decay alone
+    for name, mom, wd in (("sgd", 0.0, 0.0), ("sgd_momentum", 0.9, 0.0), ("sgd_momentum_wd", 0.9, 0.01),
+                          ("sgd_wd", 0.0, 0.05)):
+        emit_optim(w, name, 0, lambda P, mom=mom, wd=wd: O.SGD(P, lr=0.1, momentum=mom, weight_decay=wd, foreach=False),
+                   {"lr": 0.1, "momentum": mom, "weight_decay": wd})
+    # Adam (1): torch's defaults; other betas, eps and L2 weight decay
+    for name, lr, b1, b2, eps, wd in (("adam", 1e-3, 0.9, 0.999, 1e-8, 0.0), ("adam_wd", 0.01, 0.8, 0.99, 1e-6, 0.1)):
+        emit_optim(w, name, 1, lambda P, lr=lr, b1=b1, b2=b2, eps=eps, wd=wd: O.Adam(
+            P, lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd, foreach=False),
+            {"lr": lr, "beta1": b1, "beta2": b2, "eps": eps, "weight_decay": wd})
+    # Adagrad (2): defaults; every option
+    for name, lr, lrd, wd, iav, eps in (("adagrad", 0.01, 0.0, 0.0, 0.0, 1e-10),
+                                        ("adagrad_all", 0.1, 0.1, 0.01, 0.1, 1e-6)):
+        emit_optim(w, name, 2, lambda P, lr=lr, lrd=lrd, wd=wd, iav=iav, eps=eps: O.Adagrad(
+            P, lr=lr, lr_decay=lrd, weight_decay=wd, initial_accumulator_value=iav, eps=eps, foreach=False),
+            {"lr": lr, "lr_decay": lrd, "weight_decay": wd, "initial_accumulator_value": iav, "eps": eps})
+    # RMSprop (3): defaults; momentum; centered; centered with momentum and weight decay
+    for name, lr, alpha, eps, wd, mom, cen in (("rmsprop", 0.01, 0.99, 1e-8, 0.0, 0.0, 0),
+                                               ("rmsprop_momentum", 0.01, 0.9, 1e-8, 0.0, 0.9, 0),
+                                               ("rmsprop_centered", 0.01, 0.9, 1e-8, 0.0, 0.0, 1),
+                                               ("rmsprop_all", 0.005, 0.8, 1e-6, 0.01, 0.5, 1)):
+        emit_optim(w, name, 3, lambda P, lr=lr, alpha=alpha, eps=eps, wd=wd, mom=mom, cen=cen: O.RMSprop(
+            P, lr=lr, alpha=alpha, eps=eps, weight_decay=wd, momentum=mom, centered=bool(cen), foreach=False),
+            {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": wd, "momentum": mom}, centered=cen)
+    # AdamW (4): defaults (weight decay 1e-2); other betas and a larger decay
+    for name, lr, b1, b2, eps, wd in (("adamw", 1e-3, 0.9, 0.999, 1e-8, 1e-2), ("adamw_wd", 0.01, 0.8, 0.99, 1e-6, 0.1)):
+        emit_optim(w, name, 4, lambda P, lr=lr, b1=b1, b2=b2, eps=eps, wd=wd: O.AdamW(
+            P, lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd, foreach=False),
+            {"lr": lr, "beta1": b1, "beta2": b2, "eps": eps, "weight_decay": wd})
+
+
 def main():
     if not torch.__version__.startswith("1.13"):
         print("note: the committed fixtures come from torch 1.13; this is %s" % torch.__version__,
               file=sys.stderr)
     w = Writer(os.path.join(HERE, "ops.txt"))
     write_ops(w)
+    w.save()
+    w = Writer(os.path.join(HERE, "modules.txt"))
+    write_modules(w)
+    w.save()
+    w = Writer(os.path.join(HERE, "optim.txt"))
+    write_optim(w)
     w.save()
 
 
