@@ -139,6 +139,20 @@ static ag_tensor *b_index_select(ctx *x)
     return ag_index_select(x->t, v, I(x, "dim"), idx, n);
 }
 
+/* x * detach(x): the detached factor is a constant (torch: x * x.detach()) */
+static ag_tensor *b_detach(ctx *x)
+{
+    ag_tensor *v = T(x, "x");
+    return ag_mul(x->t, v, ag_detach(x->t, v));
+}
+
+static ag_tensor *b_one_hot(ctx *x)
+{
+    int n;
+    const int *idx = IV(x, "idx", &n);
+    return ag_one_hot(x->t, idx, n, I(x, "classes"));
+}
+
 static ag_tensor *b_reshape(ctx *x)
 {
     int n;
@@ -197,7 +211,7 @@ static const agref_op builders[] = {
     {"sum", b_sum}, {"mean", b_mean}, {"sum_dim", b_sum_dim}, {"mean_dim", b_mean_dim},
     {"matmul", b_matmul}, {"linear", b_linear}, {"bmm", b_bmm},
     {"cat", b_cat}, {"stack", b_stack}, {"select", b_select}, {"slice", b_slice},
-    {"index_select", b_index_select}, {"reshape", b_reshape}, {"permute", b_permute},
+    {"index_select", b_index_select}, {"reshape", b_reshape}, {"detach", b_detach}, {"one_hot", b_one_hot}, {"permute", b_permute},
     {"transpose", b_transpose}, {"embedding", b_embedding},
     {"softmax", b_softmax}, {"log_softmax", b_log_softmax},
     {"max_dim", b_max_dim}, {"min_dim", b_min_dim}, {"argmax", b_argmax},

@@ -290,6 +290,12 @@ def write_ops(w):
         w.emit("index_select_d%d" % d, "index_select", [("x", x24(-1, 1), True)],
                lambda L, d=d, idx=idx: torch.index_select(L["x"], d, torch.tensor(idx)),
                ints=[("dim", [d]), ("index", idx)])
+    # detach: x * detach(x), so the gradient misses the detached factor's path
+    w.emit("detach", "detach", [("x", x24(-1, 1), True)], lambda L: L["x"] * L["x"].detach())
+    # one_hot: constants, no gradient
+    idx = [3, 0, 4, 4, 1]
+    w.emit("one_hot", "one_hot", [], lambda L, idx=idx: F.one_hot(torch.tensor(idx), 5).double(),
+           ints=[("idx", idx), ("classes", [5])], backward=False)
     w.emit("reshape", "reshape", [("x", U((2, 12), -1, 1), True)], lambda L: L["x"].reshape(4, -1, 2),
            ints=[("shape", [4, -1, 2])])
     w.emit("reshape_scalar", "reshape", [("x", U((1, 1), -1, 1), True)], lambda L: L["x"].reshape(()),
