@@ -63,16 +63,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nn_params_init(&ps);
     ag_tensor *w = nn_params_new(&ps, "fc.", "weight", 2, (int[]){2, 3});
     nn_params_new(&ps, "fc.", "bias", 1, (int[]){2});
-    nn_optim o;
-    if (!w || nn_adam_init(&o, &ps, 0.01, 0.9, 0.999, 1e-8, 0) != NN_OK) abort();
-    ag_fill(w, 7);
-    if (nn_ckpt_load(c, &ps, &o, err, sizeof err) != NN_OK && w->data[0] != 7) abort();
+    if (!w) abort();
+    /* into a model with each kind of optimizer: a refusal changes nothing */
+    for (int kind = 0; kind < 5; kind++) {
+        nn_optim o;
+        nn_status s = kind == 0 ? nn_sgd_init(&o, &ps, 0.1, 0.9, 0)
+                    : kind == 1 ? nn_adam_init(&o, &ps, 0.01, 0.9, 0.999, 1e-8, 0)
+                    : kind == 2 ? nn_adagrad_init(&o, &ps, 0.1, 0, 0, 0, 1e-10)
+                    : kind == 3 ? nn_rmsprop_init(&o, &ps, 0.01, 0.99, 1e-8, 0, 0.9, 1)
+                                : nn_adamw_init(&o, &ps, 0.001, 0.9, 0.999, 1e-8, 0.01);
+        if (s != NN_OK) abort();
+        ag_fill(w, 7);
+        if (nn_ckpt_load(c, &ps, &o, err, sizeof err) != NN_OK && w->data[0] != 7) abort();
+        nn_optim_free(&o);
+    }
     nn_ckpt_load(c, &ps, NULL, err, sizeof err);
+    /* and looked into without a model: every record's name, shape and values */
+    for (int i = 0; i < nn_ckpt_count(c); i++) {
+        int shape[AG_MAX_RANK];
+        long n = nn_ckpt_numel(c, i);
+        if (!nn_ckpt_name(c, i) || nn_ckpt_shape(c, i, shape) < 0 || n < 1) abort();
+        ag_float *v = malloc((size_t)n * sizeof *v);
+        if (v && nn_ckpt_values(c, i, v, n, err, sizeof err) != NN_OK) abort();
+        free(v);
+    }
+    nn_optim any;
+    nn_ckpt_optim(c, &any);
     char v[64];
     nn_meta_get(nn_ckpt_meta(c), "model", v, sizeof v);
     settings(nn_ckpt_meta(c));
     nn_ckpt_close(c);
-    nn_optim_free(&o);
     nn_params_free(&ps);
     return 0;
 }
