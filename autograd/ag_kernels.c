@@ -41,7 +41,7 @@ enum { LANES = 16 };
 
 #if defined(__GNUC__) && !defined(AG_DOUBLE)
 
-/* v16 values never cross a function boundary (every helper is inlined), so the ABI
+/* Vector values never cross a function boundary (every helper is inlined), so the ABI
  * note GCC gives for the baseline clone does not apply. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 

@@ -81,11 +81,14 @@ static nn_status reserve(size_t n)
     return any(b == NULL) ? NN_ENOMEM : NN_OK;
 }
 
-/* The message: [count][sums: n_vals doubles][every gradient, parameter after parameter].
- * count is how many parts the sum holds so far (a double, so the header stays aligned). */
+/* The message: [count][refused][sums: n_vals doubles][every gradient, parameter after
+ * parameter]. count is how many parts the sum holds so far, refused how many ranks had a
+ * part of another size than out (doubles, so the header stays aligned). */
+enum { HEAD = 2 };
+
 static size_t message_bytes(const nn_params *ps, int n_vals)
 {
-    return (size_t)(1 + n_vals) * sizeof(double) + (size_t)nn_params_numel(ps) * sizeof(ag_float);
+    return (size_t)(HEAD + n_vals) * sizeof(double) + (size_t)nn_params_numel(ps) * sizeof(ag_float);
 }
 
 /* acc (header + gradients) += one part: its gradients are copied when the sum is
@@ -94,9 +97,9 @@ static size_t message_bytes(const nn_params *ps, int n_vals)
 static void add_part(unsigned char *acc, const nn_params *part, const double *vals, int n_vals)
 {
     double *head = (double *)(void *)acc;
-    ag_float *g = (ag_float *)(void *)(head + 1 + n_vals);
+    ag_float *g = (ag_float *)(void *)(head + HEAD + n_vals);
     int first = head[0] == 0;
-    for (int j = 0; j < n_vals; j++) head[1 + j] += vals[j];
+    for (int j = 0; j < n_vals; j++) head[HEAD + j] += vals[j];
     for (int k = 0; k < part->n; k++) {
         const ag_float *h = part->p[k]->grad;
         int n = part->p[k]->size;
@@ -117,19 +120,25 @@ nn_status nn_dist_sum_grads(nn_params *out, nn_params *const *parts, int n_parts
     if (s != NN_OK) return s;
     int R = nn_dist_size(), rank = nn_dist_rank();
     double *head = (double *)(void *)msg_buf;
-    if (rank == 0) memset(msg_buf, 0, (size_t)(1 + n_vals) * sizeof(double));
+    if (rank == 0) memset(msg_buf, 0, (size_t)(HEAD + n_vals) * sizeof(double));
     else MPI_Recv(msg_buf, (int)bytes, MPI_BYTE, rank - 1, TAG_CHAIN, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-    for (int k = 0; k < n_parts; k++) add_part(msg_buf, parts[k], vals ? vals + (size_t)k * n_vals : NULL, n_vals);
+    long numel = nn_params_numel(out);
+    int fits = 1;
+    for (int k = 0; k < n_parts; k++) fits &= nn_params_numel(parts[k]) == numel;
+    if (!fits) head[1] += 1; /* passed on, so that every rank refuses the sum */
+    for (int k = 0; fits && k < n_parts; k++)
+        add_part(msg_buf, parts[k], vals ? vals + (size_t)k * n_vals : NULL, n_vals);
     if (rank < R - 1) MPI_Send(msg_buf, (int)bytes, MPI_BYTE, rank + 1, TAG_CHAIN, MPI_COMM_WORLD);
     if (R > 1) MPI_Bcast(msg_buf, (int)bytes, MPI_BYTE, R - 1, MPI_COMM_WORLD);
-    const ag_float *g = (const ag_float *)(const void *)(head + 1 + n_vals);
+    if (head[1] > 0) return NN_EMISMATCH;
+    const ag_float *g = (const ag_float *)(const void *)(head + HEAD + n_vals);
     for (int k = 0; k < out->n; k++) {
         int n = out->p[k]->size;
         if (head[0] > 0) memcpy(out->p[k]->grad, g, (size_t)n * sizeof *g);
         else memset(out->p[k]->grad, 0, (size_t)n * sizeof *g);
         g += n;
     }
-    for (int j = 0; j < n_vals; j++) sums[j] = head[1 + j];
+    for (int j = 0; j < n_vals; j++) sums[j] = head[HEAD + j];
     return NN_OK;
 }
 

@@ -63,6 +63,9 @@ i=0
 while [ ! -e "$T/cut.ckpt" ] && kill -0 $pid 2>/dev/null && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
 kill -TERM $pid 2>/dev/null
 wait $pid 2>/dev/null
+# mpirun ends its processes on SIGTERM; wait (up to 10 s) until none is left that could still save
+i=0
+while pgrep -f "$T/cut.ckpt" >/dev/null 2>&1 && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
 at=$(grep -a '^state.names_seen=' "$T/cut.ckpt" | head -1)
 grep -aq '^threads=4$' "$T/cut.ckpt" || bad "resume: the checkpoint of 2 x 2 does not record threads=4"
 cp "$T/cut.ckpt" "$T/cut1.ckpt"

@@ -104,6 +104,16 @@ int main(int argc, char **argv)
         CHECK(memcmp(&got, &w, sizeof got) == 0, "allreduce %d: %.9g, want %.9g", j, got, w);
     }
 
+    /* a part of another size on the last rank: refused on every rank, out unchanged */
+    nn_params odd;
+    nn_params_init(&odd);
+    nn_params_new(&odd, "fc.", "weight", 2, (int[]){3, 4});
+    nn_params *one[1] = {rank == R - 1 ? &odd : &mine[0]};
+    float before = mine[0].p[1]->grad[3];
+    CHECK(nn_dist_sum_grads(&mine[0], one, 1, NULL, 0, NULL) == NN_EMISMATCH, "a part of another size was summed");
+    CHECK(mine[0].p[1]->grad[3] == before, "a refused sum changed the gradients");
+    nn_params_free(&odd);
+
     /* nn_dist_broadcast_params: rank 0's values everywhere */
     for (int i = 0; i < out.n; i++) ag_fill(out.p[i], (ag_float)(rank + 1));
     CHECK(nn_dist_broadcast_params(&out) == NN_OK, "broadcast failed");

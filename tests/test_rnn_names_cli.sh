@@ -62,6 +62,10 @@ done
 # the tutorial's model under its old name: accepted, and the checkpoint says model=tutorial
 expect 0 "model=tutorial" "$BIN" train --model seed --hidden 8 --iters 50 --save "$T/old_name.ckpt" --quiet
 expect 0 "^([-0-9.]*) [A-Z]" "$BIN" predict --load "$T/old_name.ckpt" Satoshi
+# a name that cannot be predicted says so under its header on stdout too, the others still go
+"$BIN" predict --load "$T/old_name.ckpt" "佐藤" Sato >"$T/stdout" 2>/dev/null
+grep -q "^(skipped: no letter left after folding to ASCII)" "$T/stdout" && test "$(grep -c '^(' "$T/stdout")" -eq 4 ||
+  { echo "FAIL: predict of a name with no letters: stdout does not say it was skipped"; fails=$((fails + 1)); }
 # a bidirectional LSTM whose classifier also reads the mean state: its checkpoint says so
 expect 0 "pool=mean" "$BIN" train --model lstm --bidirectional --pool mean --hidden 8 --iters 100 --batch 4 --save "$T/pool.ckpt" --quiet
 expect 0 "^([-0-9.]*) [A-Z]" "$BIN" predict --load "$T/pool.ckpt" Satoshi

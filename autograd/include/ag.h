@@ -70,6 +70,20 @@ typedef double ag_float;
 typedef float ag_float;
 #endif
 
+/* A program built with -DAG_DOUBLE must link the double build of the library, and one
+ * built without it the float build: every tensor's values are read as ag_float on both
+ * sides. So two entry points every program calls carry the element type in their
+ * link names, and a mismatch stops at link time ("undefined reference to
+ * `ag_tape_new_f64'") instead of running on misread memory. In source they are
+ * ag_tape_new and ag_param_new, as declared below. */
+#ifdef AG_DOUBLE
+#define ag_tape_new ag_tape_new_f64
+#define ag_param_new ag_param_new_f64
+#else
+#define ag_tape_new ag_tape_new_f32
+#define ag_param_new ag_param_new_f32
+#endif
+
 #define AG_MAX_RANK 4
 
 /* ---- status codes ---------------------------------------------------------- */
@@ -430,7 +444,10 @@ int ag_sample_categorical(const ag_float *v, int n, int is_logits, double temper
  *         if (!ag_op_inputs(t, &softplus_op, &x, 1)) return NULL;
  *         ag_tensor *y = ag_op_output(t, &softplus_op, x->rank, x->shape);
  *         if (!y) return NULL;
- *         for (int i = 0; i < x->size; i++) y->data[i] = log1pf(expf(x->data[i]));
+ *         for (int i = 0; i < x->size; i++) {              // log(1 + e^v), no overflow
+ *             ag_float v = x->data[i];
+ *             y->data[i] = v > 0 ? v + log1pf(expf(-v)) : log1pf(expf(v));
+ *         }
  *         ag_op_record(t, &softplus_op, y, &x, 1, 0);
  *         return ag_tape_status(t) == AG_OK ? y : NULL;
  *     }
@@ -524,7 +541,10 @@ typedef struct {
  * The tape is reset between evaluations; parameter values are restored exactly and
  * their gradients are left holding the analytic gradient. NaN anywhere counts as an
  * infinite error. Returns AG_OK, or the error fn produced (the tape says which).
- * Choose eps by precision: about 1e-3 for float, 1e-6 for double. */
+ * Choose eps by precision: about 1e-2 for float (the tests use it; smaller steps
+ * drown the difference in float rounding), 1e-6 for double. The relative error is an
+ * absolute one for gradients below 1: in float a correct gradient shows 1e-5 to 1e-3,
+ * and the tests fail above 3e-3 (docs/guide.md, "Check the gradients"). */
 ag_status ag_gradcheck(ag_tape *tape, ag_fn fn, void *ud, ag_tensor *const *params,
                        int n_params, double eps, ag_gradcheck_result *res);
 

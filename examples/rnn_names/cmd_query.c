@@ -128,7 +128,8 @@ int names_cmd_predict(int argc, char **argv)
         char shown[NAME_ECHO], why[256], err[512];
         names_escape(names[i], shown, sizeof shown);
         printf("> %s\n", shown);
-        if (fold_arg(names[i], &it, why, sizeof why) != 0) {
+        if (fold_arg(names[i], &it, why, sizeof why) != 0) { /* said on both streams: stdout's block is not left empty */
+            printf("(skipped: %s)\n", why);
             fprintf(stderr, PROG " predict: '%s': %s\n", shown, why);
             rc = 1;
             continue;

@@ -256,8 +256,8 @@ static int share_slices(options *o, const names_dist *dist)
         return 1;
     }
     if (S < dist->ranks) {
-        names_reportf("train", "cannot resume %s on %d processes: its run cuts each batch into %ld slices (threads=%ld); "
-                      "use at most %ld processes", o->resume, dist->ranks, S, S, S);
+        names_reportf("train", "cannot resume %s on %d processes: its run cuts each batch into %ld slices "
+                      "(threads=%ld); use at most %ld processes", o->resume, dist->ranks, S, S, S);
         return 1;
     }
     o->threads = S;
@@ -307,20 +307,27 @@ static int same_everywhere(const names_dist *dist, const char *meta, const names
     names_train_state_meta(st, text + k, ns + 1);
     uint32_t crc = data_crc(d, shift);
     long state = opt->state ? opt->state_len : 0;
-    const char *what = NULL, *hint = "";
+    /* (each comparison gives every process the same answer, so all take the same branches) */
+    const char *what = NULL, *hint = " (its copy of the checkpoint?)";
     int who;
-    if ((who = dist->compare(text, k + ns)) >= 0) what = "settings or starting state differ";
-    else if ((who = dist->compare(&crc, sizeof crc)) >= 0) what = "training names differ", hint = " (its copy of the data?)";
-    else if ((who = dist->compare_params(&m->ps, 0)) >= 0)
-        what = "parameters differ", hint = " (its copy of the checkpoint?)";
-    else if ((who = dist->compare(&opt->step, sizeof opt->step)) >= 0 || (who = dist->compare(&state, sizeof state)) >= 0 ||
-             (who = dist->compare(opt->state, (size_t)state * sizeof *opt->state)) >= 0)
-        what = "optimizer state differs", hint = " (its copy of the checkpoint?)";
+    if ((who = dist->compare(text, k + ns)) >= 0) {
+        what = "settings or starting state differ";
+        hint = "";
+    } else if ((who = dist->compare(&crc, sizeof crc)) >= 0) {
+        what = "training names differ";
+        hint = " (its copy of the data?)";
+    } else if ((who = dist->compare_params(&m->ps, 0)) >= 0) {
+        what = "parameters differ";
+    } else if ((who = dist->compare(&opt->step, sizeof opt->step)) >= 0 ||
+               (who = dist->compare(&state, sizeof state)) >= 0 ||
+               (who = dist->compare(opt->state, (size_t)state * sizeof *opt->state)) >= 0) {
+        what = "optimizer state differs";
+    }
     free(text);
     if (!what) return 0;
     if (dist->rank == 0)
-        names_reportf("train", "rank %d's %s from rank 0's%s; every rank must train the same run, so all stop", who, what,
-                      hint);
+        names_reportf("train", "rank %d's %s from rank 0's%s; every rank must train the same run, so all stop", who,
+                      what, hint);
     return 1;
 }
 
@@ -368,10 +375,10 @@ static int train_model(const options *o, const nn_ckpt *ck, const names_data *d,
     to.save_ud = &sv;
     names_train_state fresh;
     names_train_state_init(&fresh, (uint64_t)o->seed);
-    if (all_ready(dist, rc) != 0 || same_everywhere(dist, meta, ck ? resume_state : &fresh, d, shift, &m, &opt) != 0) {
-        rc = 1;
-    } else {
-        rc = 1;
+    int ready = all_ready(dist, rc) == 0 &&
+                same_everywhere(dist, meta, ck ? resume_state : &fresh, d, shift, &m, &opt) == 0;
+    rc = 1;
+    if (ready) {
         char thr[64] = "", shown[1024];
         if (ck && rank0)
             fprintf(stderr, "resuming %s after %ld names\n", names_escape(o->resume, shown, sizeof shown),
@@ -379,8 +386,8 @@ static int train_model(const options *o, const nn_ckpt *ck, const names_data *d,
         if (ranks > 1) snprintf(thr, sizeof thr, ", %d processes, %ld slices", ranks, o->threads);
         else if (o->threads > 1) snprintf(thr, sizeof thr, ", %ld threads", o->threads);
         if (rank0)
-            fprintf(stderr, "model: %s, hidden %ld, %ld parameters; %s lr %g, batch %ld, %s %ld%s\n", o->model, o->hidden,
-                    nn_params_numel(&m.ps), o->optim, o->lr, o->batch, o->epochs ? "epochs" : "names",
+            fprintf(stderr, "model: %s, hidden %ld, %ld parameters; %s lr %g, batch %ld, %s %ld%s\n", o->model,
+                    o->hidden, nn_params_numel(&m.ps), o->optim, o->lr, o->batch, o->epochs ? "epochs" : "names",
                     o->epochs ? o->epochs : o->iters, thr);
         if (names_train(&m, &opt, d, &to, &tr, err, sizeof err) != 0) {
             if (rank0) {

@@ -70,7 +70,9 @@ nn_status nn_dist_allreduce_grads(nn_params *ps);
  * a flag) and sums[0..n_vals) receives, on every rank, the sum of value j over all parts
  * in the same order, in double, starting from 0. So R ranks of T copies give bit for bit
  * what one process gives adding R*T copies in order with nn_params_add_grads. The
- * layout and n_vals must be the same on every rank. Errors as above. */
+ * layout and n_vals must be the same on every rank. Errors as above, and NN_EMISMATCH
+ * on every rank (out unchanged) when a part on some rank has another number of values
+ * than out. */
 nn_status nn_dist_sum_grads(nn_params *out, nn_params *const *parts, int n_parts, const double *vals, int n_vals,
                             double *sums);
 
