@@ -5,6 +5,10 @@
 #   test_mpi_train                  rnn_names train under mpirun: -np 2 = --threads 2 byte for
 #                                   byte, -np 3 on uneven slices, kill and --resume on another
 #                                   process count, a rank failing at start-up stops all
+#   test_mpi_char_lm                char_lm train under mpirun: -np 2 --batch 4 = one process
+#                                   --batch 4 byte for byte (and -np 3 --batch 5), --resume on
+#                                   another process count, -np 3 --batch 2 refused, rank 0
+#                                   failing alone stops all
 #   test_mpi_names                  names_train on 2 ranks: rank 1 out of memory (before the
 #                                   first step, inside it) stops both with one message
 #   test_guide_mpi_example(_np2)    docs/guide.md's MPI program, alone and on 2 ranks
@@ -23,8 +27,8 @@ command -v cmake >/dev/null 2>&1 && dpkg -s libcmocka-dev >/dev/null 2>&1 ||
 
 echo "== MPI build (AG_MPI=ON): build-mpi"
 cmake -S . -B build-mpi -DAG_MPI=ON -DAG_BUILD_TESTS=ON
-cmake --build build-mpi -j2 --target rnn_names test_nn_dist test_mpi_names test_guide_mpi_example
+cmake --build build-mpi -j2 --target rnn_names char_lm test_nn_dist test_mpi_names test_guide_mpi_example
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 ctest --test-dir build-mpi --output-on-failure --no-tests=error \
-  -R '^(test_nn_dist|test_nn_dist_np2|test_mpi_train|test_mpi_names|test_guide_mpi_example|test_guide_mpi_example_np2|test_api_docs)$'
+  -R '^(test_nn_dist|test_nn_dist_np2|test_mpi_train|test_mpi_char_lm|test_mpi_names|test_guide_mpi_example|test_guide_mpi_example_np2|test_api_docs)$'
 echo "mpi: passed in $(($(date +%s) - start)) s"

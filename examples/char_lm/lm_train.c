@@ -21,6 +21,15 @@
 #include "lm_text.h"
 #include "lm_train.h"
 
+#ifdef LM_MPI
+#include <mpi.h>
+
+#include "nn_dist.h"
+#define SETUP_FAIL goto agree /* every rank learns of a failure before the first step */
+#else
+#define SETUP_FAIL goto done
+#endif
+
 _Static_assert(sizeof(ag_float) == 4, "char_lm stores its state as float32 bits");
 
 typedef struct {
@@ -38,11 +47,18 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+#ifdef LM_MPI
+static char last_msg[1024]; /* the last report(), for the other ranks (nn_dist_check) */
+#endif
+
 static int report(const char *fmt, const char *a, const char *b)
 {
     fprintf(stderr, LM_PROG " train: ");
     fprintf(stderr, fmt, a, b);
     fputc('\n', stderr);
+#ifdef LM_MPI
+    snprintf(last_msg, sizeof last_msg, fmt, a, b);
+#endif
     return 1;
 }
 
@@ -245,7 +261,117 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+#ifdef LM_MPI
+/* ---- several processes (mpirun; built with -DAG_MPI=ON) ----
+ * The B streams are cut into R contiguous blocks, rank r's streams [r*B/R, (r+1)*B/R).
+ * Every stream is a part of its own: its own copy of the model (the weights of m at
+ * each step), its own tape run with a batch of 1, its loss the mean over its T
+ * characters scaled by 1/B. nn_dist_sum_grads adds the parts' gradients over ranks in
+ * rank order and, within a rank, in stream order: ((g_0 + g_1) + g_2) + ... + g_(B-1)
+ * whatever R is, so a checkpoint does not depend on the number of processes (one
+ * process of this build runs the same B parts). The parts' values carry the loss, a
+ * failure flag and a stop flag (a signal), so every rank stops after the same step. */
+typedef struct {
+    int rank, ranks;
+    long lo, n;          /* this rank's streams: lo .. lo+n-1 */
+    lm_model *pm;        /* n copies of the model */
+    nn_params **pp;      /* their registries */
+    lm_state *ss;        /* n states of one stream */
+    double *vals;        /* n * 3 */
+} lm_dist;
+
+static void dist_free(lm_dist *d)
+{
+    for (long j = 0; j < d->n; j++) {
+        if (d->pm) lm_model_free(&d->pm[j]);
+        if (d->ss) lm_state_free(&d->ss[j]);
+    }
+    free(d->pm);
+    free(d->pp);
+    free(d->ss);
+    free(d->vals);
+}
+
+/* The parts of this rank. 0, or -1 (out of memory or nn/'s message in err). */
+static int dist_setup(lm_dist *d, const lm_model *m, char *err, size_t errlen)
+{
+    d->pm = calloc((size_t)d->n, sizeof *d->pm);
+    d->pp = calloc((size_t)d->n, sizeof *d->pp);
+    d->ss = calloc((size_t)d->n, sizeof *d->ss);
+    d->vals = calloc((size_t)d->n * 3, sizeof *d->vals);
+    if (!d->pm || !d->pp || !d->ss || !d->vals) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    ag_rng rng;
+    ag_rng_seed(&rng, 1); /* the copies' weights are overwritten from m at each step */
+    for (long j = 0; j < d->n; j++) {
+        if (lm_model_build(&d->pm[j], m->kind, m->vocab, m->hidden, m->layers, &rng, err, errlen) != 0) return -1;
+        d->pp[j] = &d->pm[j].ps;
+        if (lm_state_new(&d->ss[j], &d->pm[j], 1) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Between the full state st (B rows per buffer, as a checkpoint holds it) and the
+ * streams' states: to_full 0 copies this rank's rows of st into its streams; 1 copies
+ * its streams into st and gathers every rank's rows into rank 0's st (collective). */
+static void dist_state(lm_dist *d, lm_state *st, int to_full)
+{
+    for (int i = 0; i < st->n; i++) {
+        int H = st->buf[i]->size / st->batch;
+        for (long j = 0; j < d->n; j++) {
+            ag_float *row = st->buf[i]->data + (d->lo + j) * H;
+            if (to_full) memcpy(row, d->ss[j].buf[i]->data, (size_t)H * sizeof *row);
+            else memcpy(d->ss[j].buf[i]->data, row, (size_t)H * sizeof *row);
+        }
+        if (!to_full || d->ranks < 2) continue;
+        int counts[d->ranks], displs[d->ranks];
+        for (int r = 0; r < d->ranks; r++) {
+            long lo = (long)r * st->batch / d->ranks, hi = (long)(r + 1) * st->batch / d->ranks;
+            counts[r] = (int)((hi - lo) * H);
+            displs[r] = (int)(lo * H);
+        }
+        if (d->rank == 0)
+            MPI_Gatherv(MPI_IN_PLACE, counts[0], MPI_FLOAT, st->buf[i]->data, counts, displs, MPI_FLOAT, 0,
+                        MPI_COMM_WORLD);
+        else
+            MPI_Gatherv(st->buf[i]->data + displs[d->rank], counts[d->rank], MPI_FLOAT, NULL, NULL, NULL, MPI_FLOAT,
+                        0, MPI_COMM_WORLD);
+    }
+}
+
+/* Every rank agrees on failed (this rank's); a rank that did not fail says which did.
+ * 1 when some rank failed. */
+static int dist_failed(const lm_dist *d, int failed)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", failed ? last_msg : "");
+    int who = nn_dist_check(failed, msg, sizeof msg);
+    if (who >= 0 && !failed)
+        fprintf(stderr, LM_PROG " train: stopping: process %d of %d failed: %s\n", who, d->ranks, msg);
+    return who >= 0;
+}
+#endif
+
+static int train_run(lm_options *o);
+
 int lm_train(lm_options *o)
+{
+#ifndef LM_MPI
+    return train_run(o);
+#else
+    if (nn_dist_init(NULL, NULL) != NN_OK) return report("cannot start MPI%s%s", "", "");
+    int rc = train_run(o);
+    nn_dist_finalize();
+    return rc;
+#endif
+}
+
+static int train_run(lm_options *o)
 {
     char err[512];
     nn_ckpt *ck = NULL;
@@ -281,10 +407,15 @@ int lm_train(lm_options *o)
     ag_tape *t = NULL;
     int *idx = NULL, *tgt = NULL;
     char *svg = o->save ? svg_path(o->save) : NULL;
-    long B = o->batch, T = o->seq, seg = (tx.n - 1) / B, cpe = seg / T; /* chunks per epoch */
+    long B = o->batch, T = o->seq, seg = (tx.n - 1) / B, cpe = seg / T, total = 0; /* cpe: chunks per epoch */
+#ifdef LM_MPI
+    lm_dist dd = {.rank = nn_dist_rank(), .ranks = nn_dist_size()};
+    int setup_failed = 1;
+    if (dd.rank != 0) o->quiet = 1; /* rank 0 alone prints progress */
+#endif
     if (o->save && !svg) {
         report("out of memory%s%s", "", "");
-        goto done;
+        SETUP_FAIL;
     }
     if (ck) { /* the same text as the run that is resumed */
         size_t vl;
@@ -299,40 +430,59 @@ int lm_train(lm_options *o)
         if (!same) {
             report("cannot resume from %s: %s is not the text it was trained on (its size, CRC or vocabulary "
                    "differ)", o->resume, tname);
-            goto done;
+            SETUP_FAIL;
         }
     }
     if (cpe < 1) {
         fprintf(stderr, LM_PROG " train: %s has %ld characters; --seq %ld with --batch %ld needs at least %ld\n",
                 tname, tx.n, T, B, T * B + 1);
-        goto done;
+        SETUP_FAIL;
     }
-    long total = o->steps ? o->steps : o->epochs * cpe;
-    if (o->save && (check_writable(o->save) || check_writable(svg))) goto done;
+    total = o->steps ? o->steps : o->epochs * cpe;
+#ifdef LM_MPI
+    if (dd.ranks > B) { /* the same on every rank: each says so */
+        char nb[32], nr[32];
+        snprintf(nb, sizeof nb, "%ld", B);
+        snprintf(nr, sizeof nr, "%d", dd.ranks);
+        report("--batch %s streams cannot be split over %s processes: every process needs a stream; run at most "
+               "--batch processes (mpirun -np N with N <= --batch)", nb, nr);
+        SETUP_FAIL;
+    }
+    dd.lo = (long)dd.rank * B / dd.ranks;
+    dd.n = (long)(dd.rank + 1) * B / dd.ranks - dd.lo;
+    if (dd.rank == 0) /* rank 0 alone writes */
+#endif
+    if (o->save && (check_writable(o->save) || check_writable(svg))) SETUP_FAIL;
 
     ag_rng rng;
     ag_rng_seed(&rng, (uint64_t)o->seed);
     nn_rnn_kind kind = !strcmp(o->model, "elman") ? NN_ELMAN : !strcmp(o->model, "gru") ? NN_GRU : NN_LSTM;
     if (lm_model_build(&m, kind, tx.vocab, (int)o->hidden, (int)o->layers, &rng, err, sizeof err) != 0) {
         report("cannot build the model: %s%s", err, "");
-        goto done;
+        SETUP_FAIL;
     }
     if (make_optim(&opt, &m.ps, o, err, sizeof err) != 0) {
         report("%s%s", err, "");
-        goto done;
+        SETUP_FAIL;
     }
     t = ag_tape_new();
     idx = malloc((size_t)(T * B) * sizeof *idx);
     tgt = malloc((size_t)(T * B) * sizeof *tgt);
     if (!t || !idx || !tgt || lm_state_new(&st, &m, (int)B) != 0) {
         report("out of memory%s%s", "", "");
-        goto done;
+        SETUP_FAIL;
     }
+#ifdef LM_MPI
+    if (dist_setup(&dd, &m, err, sizeof err) != 0) {
+        report("%s%s", err, "");
+        SETUP_FAIL;
+    }
+#endif
     if (ck) {
         if (nn_ckpt_load(ck, &m.ps, &opt, err, sizeof err) != NN_OK ||
             read_run_state(nn_ckpt_meta(ck), &rs, &st, o->log_every, err, sizeof err) != 0) {
             report("cannot resume from %s: %s", o->resume, err);
-            goto done;
+            SETUP_FAIL;
         }
         if (!o->quiet) fprintf(stderr, "resuming %s at step %ld\n", o->resume, rs.step);
     }
@@ -340,12 +490,69 @@ int lm_train(lm_options *o)
         printf("%s: %ld characters, %d distinct; %s, hidden %ld, layers %ld: %ld parameters; %ld steps of "
                "%ld x %ld characters (%ld per epoch)\n", tname, tx.n, tx.vocab, o->model, o->hidden, o->layers,
                nn_params_numel(&m.ps), total, B, T, cpe);
+#ifdef LM_MPI
+    if (!o->quiet && dd.ranks > 1)
+        printf("%d processes: %ld to %ld of the %ld streams each\n", dd.ranks, B / dd.ranks,
+               (B + dd.ranks - 1) / dd.ranks, B);
+    dist_state(&dd, &st, 0);
+    setup_failed = 0;
+agree:
+    if (dist_failed(&dd, setup_failed)) goto done;
+    int stop_all = 0;
+#define STOP stop_all
+#else
+#define STOP stop_requested
+#endif
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     double t0 = now(), tw = t0, last_loss = NAN;
     long start = rs.step;
-    while (rs.step < total && !stop_requested) {
+    while (rs.step < total && !STOP) {
         long chunk = rs.step % cpe;
+#ifdef LM_MPI
+        for (long j = 0; j < dd.n; j++)
+            if (chunk == 0) lm_state_zero(&dd.ss[j]); /* a new pass over the text starts from zeros */
+        int failed = 0;
+        for (long j = 0; j < dd.n; j++) {
+            long b = dd.lo + j;
+            for (long s = 0; s < T; s++) {
+                idx[s] = tx.ids[b * seg + chunk * T + s];
+                tgt[s] = tx.ids[b * seg + chunk * T + s + 1];
+            }
+            ag_tape_reset(t);
+            nn_params_zero_grad(dd.pp[j]);
+            ag_tensor *last[2 * LM_MAX_LAYERS], *loss = NULL;
+            double *v = dd.vals + 3 * j;
+            v[0] = v[1] = v[2] = 0;
+            if (!failed && nn_params_copy_data(dd.pp[j], &m.ps, err, sizeof err) != NN_OK) {
+                report("step: %s%s", err, "");
+                failed = 1;
+            }
+            if (!failed) {
+                ag_tensor *logits = lm_forward(t, &dd.pm[j], &dd.ss[j], idx, (int)T, 1, last);
+                ag_tensor *ce = logits ? ag_cross_entropy(t, logits, tgt, NULL) : NULL; /* mean over T */
+                loss = ce ? ag_scale(t, ce, (ag_float)(1.0 / (double)B)) : NULL;
+                if (!loss || ag_backward(t, loss) != AG_OK || lm_state_keep(t, &dd.ss[j], last) != AG_OK) {
+                    report("step %s: %s", "", ag_tape_error(t));
+                    failed = 1;
+                } else v[0] = loss->data[0];
+            }
+            if (j == 0) v[2] = stop_requested;
+        }
+        dd.vals[1] = failed;
+        double sums[3];
+        nn_status ds = nn_dist_sum_grads(&m.ps, dd.pp, (int)dd.n, dd.vals, 3, sums);
+        if (ds != NN_OK) {
+            report("cannot add the gradients of the processes: %s%s", nn_status_name(ds), "");
+            goto done;
+        }
+        if (sums[1] > 0) {
+            if (!failed) fprintf(stderr, LM_PROG " train: another process failed at step %ld; stopping\n", rs.step + 1);
+            goto done;
+        }
+        stop_all = sums[2] > 0;
+        double step_loss = sums[0];
+#else
         if (chunk == 0) lm_state_zero(&st); /* a new pass over the text starts from zeros */
         for (long s = 0; s < T; s++)
             for (long b = 0; b < B; b++) {
@@ -362,6 +569,8 @@ int lm_train(lm_options *o)
             report("step %s: %s", "", ag_tape_error(t));
             goto done;
         }
+        double step_loss = loss->data[0];
+#endif
         if (o->clip > 0) nn_clip_grad_norm(&m.ps, o->clip);
         const char *bad = nn_params_first_nonfinite(&m.ps, 1);
         if (bad) {
@@ -371,7 +580,7 @@ int lm_train(lm_options *o)
         }
         nn_optim_step(&opt);
         rs.step++;
-        rs.window_sum += loss->data[0];
+        rs.window_sum += step_loss;
         if (++rs.window_n == o->log_every) {
             if (rs.n_curve == rs.cap_curve) {
                 long cap = rs.cap_curve ? 2 * rs.cap_curve : 64;
@@ -394,14 +603,33 @@ int lm_train(lm_options *o)
             fflush(stdout);
             tw = tn;
         }
+#ifdef LM_MPI
+        if (o->save && o->save_every && rs.step % o->save_every == 0 && rs.step < total) {
+            dist_state(&dd, &st, 1); /* rank 0 gathers the streams' states and writes */
+            if (dist_failed(&dd, dd.rank == 0 && save_all(o, svg, &tx, &rs, &st, &m, &opt) != 0)) goto done;
+        }
+#else
         if (o->save && o->save_every && rs.step % o->save_every == 0 && rs.step < total &&
             save_all(o, svg, &tx, &rs, &st, &m, &opt) != 0)
             goto done;
+#endif
     }
     double secs = now() - t0;
     long chars = (rs.step - start) * T * B;
     if (isnan(last_loss) && rs.window_n) last_loss = rs.window_sum / (double)rs.window_n;
+#ifdef LM_MPI
+    if (o->save) {
+        dist_state(&dd, &st, 1);
+        if (dist_failed(&dd, dd.rank == 0 && save_all(o, svg, &tx, &rs, &st, &m, &opt) != 0)) goto done;
+    }
+    if (dd.rank != 0) { /* rank 0 alone reports */
+        rc = stop_all ? 130 : 0;
+        goto done;
+    }
+    if (stop_all) stop_requested = 1;
+#else
     if (o->save && save_all(o, svg, &tx, &rs, &st, &m, &opt) != 0) goto done;
+#endif
     printf("steps=%ld chars=%ld seconds=%.3f chars_per_s=%.0f loss=%.4f\n", rs.step - start, chars, secs,
            secs > 0 ? (double)chars / secs : 0.0, last_loss);
     if (stop_requested) {
@@ -413,6 +641,9 @@ int lm_train(lm_options *o)
         rc = 0;
     }
 done:
+#ifdef LM_MPI
+    dist_free(&dd);
+#endif
     free(idx);
     free(tgt);
     free(rs.curve);
