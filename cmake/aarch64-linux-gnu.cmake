@@ -3,14 +3,15 @@
 #   apt-get install -y gcc-aarch64-linux-gnu qemu-user
 #   dpkg --add-architecture arm64 && apt-get update && apt-get install -y libcmocka-dev:arm64
 #   cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
-#   cmake --build build-arm64 -j2 && ctest --test-dir build-arm64 --no-tests=error
+#   cmake --build build-arm64 -j2 && ctest --test-dir build-arm64 -R '^test_ops$'
 #
-# .ci/portability.sh does all of that. CTest starts every test program through
-# CMAKE_CROSSCOMPILING_EMULATOR: -L gives qemu the ARM dynamic loader and C library of
-# the cross toolchain, and LD_LIBRARY_PATH makes that loader take the C library from
-# there too. Without it the loader follows the host's cache to libc6:arm64 (which
-# libcmocka-dev:arm64 installs), another build of glibc than its own, and a program
-# hangs in its first pthread_create.
+# .ci/portability.sh does all of that, and runs every test that can run under qemu
+# (the shell-script tests with each ARM program through it). CTest starts a test
+# program through CMAKE_CROSSCOMPILING_EMULATOR: -L gives qemu the ARM dynamic loader
+# and C library of the cross toolchain, and LD_LIBRARY_PATH makes that loader take the
+# C library from there too. Without it the loader follows the host's cache to
+# libc6:arm64 (which libcmocka-dev:arm64 installs), another build of glibc than its
+# own, and a program hangs in its first pthread_create.
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 
