@@ -101,6 +101,19 @@ ag_tensor *ag_mean_dim(ag_tape *t, ag_tensor *x, int dim, int keepdim)
     return reduce_dim(t, &mean_dim_op, x, dim, keepdim);
 }
 
+/* What softmax and log_softmax both start from, over v[0], v[inner], ... v[(D-1) inner]:
+ * *m = their max, and sum_j exp(v_j - m) in double (every exponent <= 0: no overflow). */
+static double max_and_sum_exp(const ag_float *v, int D, int inner, ag_float *m)
+{
+    ag_float top = v[0];
+    for (int j = 1; j < D; j++)
+        if (v[j * inner] > top) top = v[j * inner];
+    double s = 0;
+    for (int j = 0; j < D; j++) s += exp((double)(v[j * inner] - top));
+    *m = top;
+    return s;
+}
+
 /* ---- log_softmax along dim ----
  * y_j = x_j - m - log(sum_k exp(x_k - m)), m = max_k x_k: every exp argument is <= 0,
  * so logits of any finite size give finite results. */
@@ -120,15 +133,10 @@ ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *x, int dim)
     for (int o = 0; o < outer; o++)
         for (int i = 0; i < inner; i++) {
             const ag_float *v = x->data + o * D * inner + i;
-            ag_float *y = out->data + o * D * inner + i;
-            ag_float m = v[0];
-            for (int j = 1; j < D; j++)
-                if (v[j * inner] > m) m = v[j * inner];
-            double s = 0;
-            for (int j = 0; j < D; j++) s += exp((double)(v[j * inner] - m));
-            ag_float ls = (ag_float)log(s); /* (x - m) - ls, not x - (m + ls): with logits of
-                                               1e4 the sum m + ls would round to float's
-                                               spacing there, 1e-3 */
+            ag_float *y = out->data + o * D * inner + i, m;
+            /* (x - m) - ls, not x - (m + ls): with logits of 1e4 the sum m + ls would
+             * round to float's spacing there, 1e-3 */
+            ag_float ls = (ag_float)log(max_and_sum_exp(v, D, inner, &m));
             for (int j = 0; j < D; j++) y[j * inner] = (v[j * inner] - m) - ls;
         }
     ag_node *nd = ag_op_record(t, &log_softmax_op, out, &x, 1, sizeof(dim_saved));
@@ -174,12 +182,8 @@ ag_tensor *ag_softmax(ag_tape *t, ag_tensor *x, int dim)
     for (int o = 0; o < outer; o++)
         for (int i = 0; i < inner; i++) {
             const ag_float *v = x->data + o * D * inner + i;
-            ag_float *y = out->data + o * D * inner + i;
-            ag_float m = v[0];
-            for (int j = 1; j < D; j++)
-                if (v[j * inner] > m) m = v[j * inner];
-            double s = 0;
-            for (int j = 0; j < D; j++) s += exp((double)(v[j * inner] - m));
+            ag_float *y = out->data + o * D * inner + i, m;
+            double s = max_and_sum_exp(v, D, inner, &m);
             for (int j = 0; j < D; j++) y[j * inner] = (ag_float)(exp((double)(v[j * inner] - m)) / s);
         }
     ag_node *nd = ag_op_record(t, &softmax_op, out, &x, 1, sizeof(dim_saved));

@@ -98,18 +98,25 @@ static nn_status adam_args(nn_optim *o, const char *who, double lr, double beta1
     return NN_OK;
 }
 
-nn_status nn_adam_init(nn_optim *o, nn_params *ps, double lr, double beta1, double beta2, double eps,
-                       double weight_decay)
+/* Adam and AdamW take the same settings; they differ in how the step uses weight_decay. */
+static nn_status adam_like_init(nn_optim *o, nn_params *ps, nn_optim_kind kind, double lr, double beta1,
+                                double beta2, double eps, double weight_decay)
 {
-    memset(o, 0, sizeof *o);
-    if (adam_args(o, "adam", lr, beta1, beta2, eps, weight_decay) != NN_OK) return NN_EARG;
-    o->kind = NN_ADAM;
+    o->kind = kind;
     o->lr = lr;
     o->beta1 = beta1;
     o->beta2 = beta2;
     o->eps = eps;
     o->weight_decay = weight_decay;
     return init(o, ps);
+}
+
+nn_status nn_adam_init(nn_optim *o, nn_params *ps, double lr, double beta1, double beta2, double eps,
+                       double weight_decay)
+{
+    memset(o, 0, sizeof *o);
+    if (adam_args(o, "adam", lr, beta1, beta2, eps, weight_decay) != NN_OK) return NN_EARG;
+    return adam_like_init(o, ps, NN_ADAM, lr, beta1, beta2, eps, weight_decay);
 }
 
 nn_status nn_adamw_init(nn_optim *o, nn_params *ps, double lr, double beta1, double beta2, double eps,
@@ -119,13 +126,7 @@ nn_status nn_adamw_init(nn_optim *o, nn_params *ps, double lr, double beta1, dou
     if (adam_args(o, "adamw", lr, beta1, beta2, eps, weight_decay) != NN_OK) return NN_EARG;
     if (!(lr * weight_decay <= 1))
         return fail(o, "adamw: lr * weight_decay = %g must be <= 1 (each step scales p by 1 - lr wd)", lr * weight_decay);
-    o->kind = NN_ADAMW;
-    o->lr = lr;
-    o->beta1 = beta1;
-    o->beta2 = beta2;
-    o->eps = eps;
-    o->weight_decay = weight_decay;
-    return init(o, ps);
+    return adam_like_init(o, ps, NN_ADAMW, lr, beta1, beta2, eps, weight_decay);
 }
 
 nn_status nn_adagrad_init(nn_optim *o, nn_params *ps, double lr, double lr_decay, double weight_decay,

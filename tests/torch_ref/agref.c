@@ -390,3 +390,22 @@ int agref_run_all(const agref_set *s, const agref_op *ops, int n_ops, double tol
     free(used), free(worst), free(worst_case);
     return failed;
 }
+
+int agref_moved_fails(agref_set *s, const agref_op *ops, int n_ops, const char *op, const char *key, int at,
+                      double move_tol, double tol)
+{
+    int b = 0;
+    while (b < n_ops && strcmp(ops[b].op, op) != 0) b++;
+    for (int i = 0; b < n_ops && i < s->n; i++) {
+        agref_entry *e = strcmp(s->c[i].op, op) == 0 ? agref_find(&s->c[i], key) : NULL;
+        if (!e || at >= e->n) continue;
+        double saved = e->v[at], worst;
+        e->v[at] += 100 * move_tol * fmax(1, fabs(saved));
+        int failures = agref_run_case(&s->c[i], &ops[b], tol, &worst);
+        e->v[at] = saved;
+        printf("  %s with %s[%d] moved by 100 tolerances: %d mismatch(es), err %.2e (as it must)\n", s->c[i].name,
+               key, at, failures, worst);
+        return failures > 0 && worst > 10 * move_tol;
+    }
+    return -1;
+}

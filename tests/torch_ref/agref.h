@@ -96,4 +96,12 @@ int agref_run_case(const agref_case *c, const agref_op *op, double tol, double *
  * no case uses as failures. `build` names the variant in the report. */
 int agref_run_all(const agref_set *s, const agref_op *ops, int n_ops, double tol, const char *build);
 
+/* The comparison must be able to fail: in the first case of `op` that has `key`, its
+ * value at index `at` is moved by 100 * move_tol * max(1, |value|), the case is run
+ * (at tolerance tol), and the value put back. 1 when the run then failed with an error
+ * above 10 * move_tol (it says so on stdout), 0 when it did not, -1 when no case of op
+ * has key or no builder takes op. */
+int agref_moved_fails(agref_set *s, const agref_op *ops, int n_ops, const char *op, const char *key, int at,
+                      double move_tol, double tol);
+
 #endif
