@@ -88,6 +88,11 @@ void ag__gemm_nn(int N, int M, int K, const ag_float *A, const ag_float *B, ag_f
 void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C);
 /* C (N,M) += A^T . B, A is (K,N), B is (K,M) */
 void ag__gemm_tn(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C);
+/* The same over sub-matrices: row i of A starts at A + i*lda, and so on (a block of
+ * columns of a wider matrix). The sums are the same as the contiguous forms'. */
+void ag__gemm_nn_ld(int N, int M, int K, const ag_float *A, int lda, const ag_float *B, int ldb, ag_float *C, int ldc);
+void ag__gemm_nt_ld(int N, int M, int K, const ag_float *A, int lda, const ag_float *B, int ldb, ag_float *C, int ldc);
+void ag__gemm_tn_ld(int N, int M, int K, const ag_float *A, int lda, const ag_float *B, int ldb, ag_float *C, int ldc);
 
 /* z[i] = exp, tanh or sigmoid of x[i], i < n (ag_kernels.c; z may be x) */
 void ag__vexp(int n, const ag_float *x, ag_float *z);

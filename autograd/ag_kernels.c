@@ -133,29 +133,30 @@ AG_INLINE vf nt_dots4(int K, const float *a, const float *at, const float *const
     return reduce4x16(s);
 }
 
-AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C)
+AG_KERNEL void ag__gemm_nt_ld(int N, int M, int K, const ag_float *A, int lda, const ag_float *B, int ldb, ag_float *C,
+                              int ldc)
 {
     int K0 = K - K % LANES;
     float at[LANES], bt[4][LANES];
     vi lane = {0, 1, 2, 3}, keep[4];
     for (int g = 0; g < 4; g++) keep[g] = lane + 4 * g < K - K0; /* all ones below the tail's length */
     for (int i = 0; i < N; i++) {
-        const float *a = A + (size_t)i * K;
+        const float *a = A + (size_t)i * lda;
         if (K0 < K) pack_tail(at, a, K0, K);
         for (int j = 0; j < M; j += 4) {
             int nb = M - j < 4 ? M - j : 4; /* rows past nb repeat the last */
             const float *b[4], *tb[4];
             for (int q = 0; q < 4; q++) {
                 size_t row = (size_t)j + (q < nb ? q : nb - 1);
-                b[q] = B + row * K;
+                b[q] = B + row * ldb;
                 tb[q] = b[q] + K0;
-                if (K0 < K && row * K + K0 + LANES > (size_t)M * K) {
+                if (K0 < K && row * ldb + K0 + LANES > (size_t)(M - 1) * ldb + K) { /* past B's last value */
                     pack_tail(bt[q], b[q], K0, K);
                     tb[q] = bt[q];
                 }
             }
             vf sum = nt_dots4(K, a, at, b, tb, keep);
-            float *c = C + (size_t)i * M + j;
+            float *c = C + (size_t)i * ldc + j;
             if (nb == 4) {
                 vf old = loadv(c);
                 old += sum;
@@ -268,7 +269,8 @@ AG_INLINE void nt_dots(int RA, int RB, int K, const float *const *a, const float
 
 enum { NT_CHUNK = 128 }; /* rows of B whose tails are packed at a time (8 KB) */
 
-AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C)
+AG_KERNEL void ag__gemm_nt_ld(int N, int M, int K, const ag_float *A, int lda, const ag_float *B, int ldb, ag_float *C,
+                              int ldc)
 {
     int K0 = K - K % LANES;
     float bt[NT_CHUNK][LANES], at[4][LANES];
@@ -278,13 +280,13 @@ AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_floa
          * has no 16 values to load); a single row takes them straight from B */
         int packed = K0 < K && (N >= 4 || K < LANES);
         if (packed)
-            for (int q = 0; q < mj; q++) pack_tail(bt[q], B + (size_t)(j0 + q) * K, K0, K);
+            for (int q = 0; q < mj; q++) pack_tail(bt[q], B + (size_t)(j0 + q) * ldb, K0, K);
         for (int i = 0; i < N; i += 4) {
             int RA = N - i < 4 ? 1 : 4; /* 4 rows of A at a time, then the rest one by one */
             for (int ii = i; ii < i + 4 && ii < N; ii += RA) {
                 const float *a[4], *ta[4];
                 for (int r = 0; r < RA; r++) {
-                    a[r] = A + (size_t)(ii + r) * K;
+                    a[r] = A + (size_t)(ii + r) * lda;
                     ta[r] = at[r];
                     if (K0 < K) pack_tail(at[r], a[r], K0, K);
                 }
@@ -294,14 +296,14 @@ AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_floa
                     const float *b[16], *tb[16];
                     for (int q = 0; q < RB; q++) {
                         int row = j + (q < nb ? q : nb - 1);
-                        b[q] = B + (size_t)row * K;
+                        b[q] = B + (size_t)row * ldb;
                         tb[q] = bt[row - j0];
                     }
                     v16 s[16], sum;
                     if (RA == 4) nt_dots(4, 4, K, a, b, ta, packed ? tb : NULL, s);
                     else nt_dots(1, 16, K, a, b, ta, packed ? tb : NULL, s);
                     sum = reduce16x16(s);
-                    float *c = C + (size_t)ii * M + j;
+                    float *c = C + (size_t)ii * ldc + j;
                     if (RA == 1 && nb == 16) {
                         v16 old = load16(c);
                         old += sum;
@@ -313,15 +315,15 @@ AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_floa
                                    __builtin_shufflevector(sum, sum, 12, 13, 14, 15)};
                         for (int r = 0; r < 4; r++) {
                             v4 old;
-                            memcpy(&old, c + (size_t)r * M, sizeof old);
+                            memcpy(&old, c + (size_t)r * ldc, sizeof old);
                             old += q[r];
-                            memcpy(c + (size_t)r * M, &old, sizeof old);
+                            memcpy(c + (size_t)r * ldc, &old, sizeof old);
                         }
                     } else {
                         float t[LANES];
                         store16(t, &sum);
                         for (int r = 0; r < RA; r++)
-                            for (int q = 0; q < nb; q++) c[(size_t)r * M + q] += t[r * RB + q];
+                            for (int q = 0; q < nb; q++) c[(size_t)r * ldc + q] += t[r * RB + q];
                     }
                 }
             }
@@ -365,16 +367,17 @@ AG_INLINE void axpy_block(int R, int V, int keep, int K, const float *A, size_t 
 }
 
 /* One band of R rows (R = 4 or 1) across all M >= VL columns. */
-AG_INLINE void axpy_band(int R, int M, int K, const float *A, size_t sa, size_t sk, const float *B, float *C)
+AG_INLINE void axpy_band(int R, int M, int K, const float *A, size_t sa, size_t sk, const float *B, int ldb,
+                         float *C, int ldc)
 {
     int MV = M - M % VL, j = 0; /* MV: the columns in whole vectors */
-    for (; j + 4 * VL <= MV; j += 4 * VL) axpy_block(R, 4, VL, K, A, sa, sk, B + j, M, C + j, M);
+    for (; j + 4 * VL <= MV; j += 4 * VL) axpy_block(R, 4, VL, K, A, sa, sk, B + j, ldb, C + j, ldc);
     switch ((MV - j) / VL) {
-    case 3: axpy_block(R, 3, VL, K, A, sa, sk, B + j, M, C + j, M); break;
-    case 2: axpy_block(R, 2, VL, K, A, sa, sk, B + j, M, C + j, M); break;
-    case 1: axpy_block(R, 1, VL, K, A, sa, sk, B + j, M, C + j, M); break;
+    case 3: axpy_block(R, 3, VL, K, A, sa, sk, B + j, ldb, C + j, ldc); break;
+    case 2: axpy_block(R, 2, VL, K, A, sa, sk, B + j, ldb, C + j, ldc); break;
+    case 1: axpy_block(R, 1, VL, K, A, sa, sk, B + j, ldb, C + j, ldc); break;
     }
-    if (MV < M) axpy_block(R, 1, M - MV, K, A, sa, sk, B + M - VL, M, C + M - VL, M);
+    if (MV < M) axpy_block(R, 1, M - MV, K, A, sa, sk, B + M - VL, ldb, C + M - VL, ldc);
 }
 
 /* ---- exp, tanh, sigmoid on VL lanes ----------------------------------------------
@@ -481,14 +484,15 @@ static inline ag_float reduce16(const ag_float *acc)
 }
 
 
-AG_KERNEL void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C)
+AG_KERNEL void ag__gemm_nt_ld(int N, int M, int K, const ag_float *A, int lda, const ag_float *B, int ldb, ag_float *C,
+                              int ldc)
 {
     for (int i = 0; i < N; i++)
         for (int j = 0; j < M; j++) {
-            const ag_float *a = A + (size_t)i * K, *b = B + (size_t)j * K;
+            const ag_float *a = A + (size_t)i * lda, *b = B + (size_t)j * ldb;
             ag_float s[LANES] = {0};
             for (int k = 0; k < K; k++) s[k % LANES] += a[k] * b[k];
-            C[(size_t)i * M + j] += reduce16(s);
+            C[(size_t)i * ldc + j] += reduce16(s);
         }
 }
 
@@ -514,14 +518,15 @@ void ag__vsigmoid(int n, const ag_float *x, ag_float *z)
 
 #endif
 
-AG_INLINE void axpy_gemm(int N, int M, int K, const ag_float *A, size_t sa, size_t sk, const ag_float *B,
-                         ag_float *C)
+AG_INLINE void axpy_gemm(int N, int M, int K, const ag_float *A, size_t sa, size_t sk, const ag_float *B, int ldb,
+                         ag_float *C, int ldc)
 {
 #ifdef AXPY_VECTOR
     if (K > 2 && M >= VL) {
         int N4 = N - N % 4;
-        for (int i = 0; i < N4; i += 4) axpy_band(4, M, K, A + (size_t)i * sa, sa, sk, B, C + (size_t)i * M);
-        for (int i = N4; i < N; i++) axpy_band(1, M, K, A + (size_t)i * sa, sa, sk, B, C + (size_t)i * M);
+        for (int i = 0; i < N4; i += 4)
+            axpy_band(4, M, K, A + (size_t)i * sa, sa, sk, B, ldb, C + (size_t)i * ldc, ldc);
+        for (int i = N4; i < N; i++) axpy_band(1, M, K, A + (size_t)i * sa, sa, sk, B, ldb, C + (size_t)i * ldc, ldc);
         return;
     }
 #endif
@@ -530,22 +535,40 @@ AG_INLINE void axpy_gemm(int N, int M, int K, const ag_float *A, size_t sa, size
     for (int i = 0; i < N; i++)
         for (int k = 0; k < K; k++) {
             ag_float x = A[i * sa + k * sk];
-            const ag_float *b = B + (size_t)k * M;
-            ag_float *c = C + (size_t)i * M;
+            const ag_float *b = B + (size_t)k * ldb;
+            ag_float *c = C + (size_t)i * ldc;
             for (int j = 0; j < M; j++) c[j] += x * b[j];
         }
 }
 
-/* C (N,M) += A (N,K) . B (K,M) */
-AG_KERNEL void ag__gemm_nn(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C)
+/* C (N,M) += A (N,K) . B (K,M), rows lda, ldb and ldc apart */
+AG_KERNEL void ag__gemm_nn_ld(int N, int M, int K, const ag_float *A, int lda, const ag_float *B, int ldb, ag_float *C,
+                              int ldc)
 {
-    axpy_gemm(N, M, K, A, (size_t)K, 1, B, C);
+    axpy_gemm(N, M, K, A, (size_t)lda, 1, B, ldb, C, ldc);
 }
 
-/* C (N,M) += A^T . B, A (K,N), B (K,M) */
-AG_KERNEL void ag__gemm_tn(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C)
+/* C (N,M) += A^T . B, A (K,N), B (K,M), rows lda, ldb and ldc apart */
+AG_KERNEL void ag__gemm_tn_ld(int N, int M, int K, const ag_float *A, int lda, const ag_float *B, int ldb, ag_float *C,
+                              int ldc)
 {
-    axpy_gemm(N, M, K, A, 1, (size_t)N, B, C);
+    axpy_gemm(N, M, K, A, 1, (size_t)lda, B, ldb, C, ldc);
+}
+
+/* the contiguous forms: rows as long as the matrices are wide */
+void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C)
+{
+    ag__gemm_nt_ld(N, M, K, A, K, B, K, C, M);
+}
+
+void ag__gemm_nn(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C)
+{
+    ag__gemm_nn_ld(N, M, K, A, K, B, M, C, M);
+}
+
+void ag__gemm_tn(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C)
+{
+    ag__gemm_tn_ld(N, M, K, A, N, B, M, C, M);
 }
 
 /* The kernels this build runs on this processor, by name: the x86-64 level is the

@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "ag.h"
@@ -531,6 +533,73 @@ static void kernels_keep_rows_apart(void **state)
     ag_param_free(w);
 }
 
+/* The kernels over sub-matrices (rows lda, ldb, ldc apart: a block of columns of a
+ * wider matrix, as linear uses for the columns next to a one-hot block) give, bit for
+ * bit, what the contiguous kernels give on a copy of the block, and leave the columns
+ * around the block in C untouched. */
+void ag__gemm_nt(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C);
+void ag__gemm_nn(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C);
+void ag__gemm_tn(int N, int M, int K, const ag_float *A, const ag_float *B, ag_float *C);
+void ag__gemm_nt_ld(int N, int M, int K, const ag_float *A, int lda, const ag_float *B, int ldb, ag_float *C, int ldc);
+void ag__gemm_nn_ld(int N, int M, int K, const ag_float *A, int lda, const ag_float *B, int ldb, ag_float *C, int ldc);
+void ag__gemm_tn_ld(int N, int M, int K, const ag_float *A, int lda, const ag_float *B, int ldb, ag_float *C, int ldc);
+
+/* rows x cols of src (row stride ld, from column c0) into dst, contiguous */
+static void copy_block(ag_float *dst, const ag_float *src, int rows, int cols, int ld, int c0)
+{
+    for (int r = 0; r < rows; r++) memcpy(dst + (size_t)r * cols, src + (size_t)r * ld + c0, (size_t)cols * sizeof *dst);
+}
+
+static void kernels_strided(void **state)
+{
+    (void)state;
+    static const int Ns[] = {1, 4, 5, 64}, Ms[] = {1, 16, 18, 130}, Ks[] = {2, 16, 17, 128};
+    enum { PAD = 7 }; /* extra columns on each side of every block */
+    ag_rng r;
+    ag_rng_seed(&r, 13);
+    for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++)
+        for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
+                int N = Ns[ni], M = Ms[mi], K = Ks[ki], big = N + M + K, ld = big + 2 * PAD;
+                ag_float *wa = malloc((size_t)big * ld * sizeof *wa), *wb = malloc((size_t)big * ld * sizeof *wb);
+                ag_float *wc = malloc((size_t)big * ld * sizeof *wc), *wc0 = malloc((size_t)big * ld * sizeof *wc0);
+                ag_float *a = malloc((size_t)big * big * sizeof *a), *b = malloc((size_t)big * big * sizeof *b);
+                ag_float *c = malloc((size_t)big * big * sizeof *c);
+                assert_non_null(wa && wb && wc && wc0 && a && b && c);
+                for (int i = 0; i < big * ld; i++) {
+                    wa[i] = (ag_float)ag_rng_uniform(&r) - 0.5f;
+                    wb[i] = (ag_float)ag_rng_uniform(&r) - 0.5f;
+                    wc0[i] = (ag_float)ag_rng_uniform(&r) - 0.5f;
+                }
+                for (int kind = 0; kind < 3; kind++) {
+                    /* the shapes of A and B for nt (A (N,K), B (M,K)), nn (A (N,K), B (K,M)), tn (A (K,N), B (K,M)) */
+                    int ar = kind == 2 ? K : N, ac = kind == 2 ? N : K, br = kind == 0 ? M : K, bc = kind == 0 ? K : M;
+                    copy_block(a, wa, ar, ac, ld, PAD);
+                    copy_block(b, wb, br, bc, ld, PAD);
+                    copy_block(c, wc0, N, M, ld, PAD);
+                    memcpy(wc, wc0, (size_t)big * ld * sizeof *wc);
+                    if (kind == 0) {
+                        ag__gemm_nt(N, M, K, a, b, c);
+                        ag__gemm_nt_ld(N, M, K, wa + PAD, ld, wb + PAD, ld, wc + PAD, ld);
+                    } else if (kind == 1) {
+                        ag__gemm_nn(N, M, K, a, b, c);
+                        ag__gemm_nn_ld(N, M, K, wa + PAD, ld, wb + PAD, ld, wc + PAD, ld);
+                    } else {
+                        ag__gemm_tn(N, M, K, a, b, c);
+                        ag__gemm_tn_ld(N, M, K, wa + PAD, ld, wb + PAD, ld, wc + PAD, ld);
+                    }
+                    for (int i = 0; i < big; i++)
+                        for (int j = 0; j < ld; j++) {
+                            ag_float want = i < N && j >= PAD && j < PAD + M ? c[(size_t)i * M + j - PAD] : wc0[(size_t)i * ld + j];
+                            if (memcmp(&want, &wc[(size_t)i * ld + j], sizeof want))
+                                fail_msg("%s N=%d M=%d K=%d: C[%d][%d] = %.9g, want %.9g", (const char *[]){"nt", "nn", "tn"}[kind],
+                                         N, M, K, i, j, (double)wc[(size_t)i * ld + j], (double)want);
+                        }
+                }
+                free(wa), free(wb), free(wc), free(wc0), free(a), free(b), free(c);
+            }
+}
+
 #ifndef AG_DOUBLE
 /* Error of a float result in units in the last place of the exact value (want, from
  * libm in double): NaN must stay NaN, an overflow must be inf. */
@@ -606,7 +675,7 @@ int main(void)
         cmocka_unit_test(permute_bmm_stack_embedding_values), cmocka_unit_test(loss_values),
         cmocka_unit_test(sampling),
         cmocka_unit_test(kernels_against_double), cmocka_unit_test(kernels_are_batch_invariant),
-        cmocka_unit_test(kernels_keep_rows_apart),
+        cmocka_unit_test(kernels_keep_rows_apart), cmocka_unit_test(kernels_strided),
 #ifndef AG_DOUBLE
         cmocka_unit_test(exp_tanh_sigmoid_accuracy),
 #endif
