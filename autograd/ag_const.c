@@ -70,6 +70,9 @@ ag_tensor *ag_one_hot(ag_tape *t, const int *idx, int n, int classes)
     memset(x->data, 0, (size_t)x->size * sizeof(ag_float));
     for (int i = 0; i < n; i++)
         if (idx[i] >= 0) x->data[i * classes + idx[i]] = 1;
+    /* marked one-hot (ag.h): linear and matmul then gather its columns */
+    if (!(x->hot = ag__save_ints(t, idx, n))) return NULL;
+    x->hot_cols = classes;
     return x;
 }
 

@@ -62,6 +62,12 @@ ag_node *ag__last(const ag_tape *t);
 const char *ag__group_label(const ag_tape *t, int g);
 int ag__groups(const ag_tape *t);
 
+/* A view for op: an output of the given shape whose data is base->data + offset (size
+ * elements of it must lie inside base), no copy; its gradient will lie in base's in
+ * the same way (ag_grad), so the op's backward has nothing to do for it. NULL (error
+ * set) on failure. */
+ag_tensor *ag__view(ag_tape *t, const ag_op *op, ag_tensor *base, int offset, int rank, const int *shape);
+
 /* Arena bytes, 64-byte aligned, released by reset; NULL (and AG_ENOMEM set) on failure. */
 void *ag__arena(ag_tape *t, size_t n);
 

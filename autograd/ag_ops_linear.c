@@ -1,7 +1,42 @@
-/* ag_ops_linear.c -- matmul, bmm and linear, over the kernels in ag_kernels.c. */
+/* ag_ops_linear.c -- matmul, bmm and linear, over the kernels in ag_kernels.c.
+ *
+ * One-hot operands. When the left operand carries one-hot columns (ag.h, `hot`: made
+ * by ag_one_hot, carried by the ops that move its rows), matmul and linear multiply
+ * only the other columns, and for the one-hot ones add the column (linear) or row
+ * (matmul) of the weight that each row picks; backward scatters into those columns
+ * or rows of the weight's gradient and computes no gradient for the one-hot columns
+ * (they come from a constant). The forward pass first checks that the values still
+ * are the promised one-hot rows, and does the dense product otherwise. */
 #include <string.h>
 
 #include "ag_internal.h"
+
+/* 1 when x (rows of its last dim) holds exactly the one-hot rows its `hot` promises */
+static int hot_holds(const ag_tensor *x)
+{
+    if (!x->hot) return 0;
+    int C = x->shape[x->rank - 1], R = x->size / C;
+    if (x->hot_col < 0 || x->hot_cols < 1 || x->hot_col + x->hot_cols > C) return 0;
+    for (int r = 0; r < R; r++) {
+        const ag_float *v = x->data + (size_t)r * C + x->hot_col;
+        int h = x->hot[r];
+        if (h < -1 || h >= x->hot_cols) return 0;
+        for (int c = 0; c < x->hot_cols; c++)
+            if (v[c] != (c == h)) return 0;
+    }
+    return 1;
+}
+
+/* The columns [0, K) of x other than its one-hot block: [0, c0) and [c1, K) */
+typedef struct {
+    int c0, c1;
+} dense_cols;
+
+static dense_cols dense_of(const ag_tensor *x, int hot)
+{
+    int K = x->shape[x->rank - 1];
+    return hot ? (dense_cols){x->hot_col, x->hot_col + x->hot_cols} : (dense_cols){K, K};
+}
 
 /* ---- matmul: a (N, K) . b (K, M) -> (N, M) ---- */
 
@@ -17,24 +52,41 @@ ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b)
         return ag_tape_fail(t, AG_ESHAPE, "matmul: a is %s but b is %s (need (N, K) and (K, M))",
                             ag_shape_str(a, sa, sizeof sa), ag_shape_str(b, sb, sizeof sb));
     }
-    int N = a->shape[0], K = a->shape[1], M = b->shape[1];
+    int N = a->shape[0], K = a->shape[1], M = b->shape[1], hot = hot_holds(a);
     ag_tensor *out = ag_op_output(t, &matmul_op, 2, (int[]){N, M});
     if (!out) return NULL;
     memset(out->data, 0, (size_t)out->size * sizeof(ag_float));
-    ag__gemm_nn(N, M, K, a->data, b->data, out->data);
-    ag_op_record(t, &matmul_op, out, in, 2, 0);
+    dense_cols dc = dense_of(a, hot);
+    if (dc.c0 > 0) ag__gemm_nn_ld(N, M, dc.c0, a->data, K, b->data, M, out->data, M);
+    if (dc.c1 < K) ag__gemm_nn_ld(N, M, K - dc.c1, a->data + dc.c1, K, b->data + (size_t)dc.c1 * M, M, out->data, M);
+    for (int n = 0; hot && n < N; n++) /* the one-hot columns: row c0 + hot[n] of b */
+        if (a->hot[n] >= 0) {
+            const ag_float *brow = b->data + (size_t)(dc.c0 + a->hot[n]) * M;
+            for (int m = 0; m < M; m++) out->data[(size_t)n * M + m] += brow[m];
+        }
+    ag_node *nd = ag_op_record(t, &matmul_op, out, in, 2, sizeof(int));
+    if (nd) *(int *)nd->saved = hot;
     return ag_tape_status(t) == AG_OK ? out : NULL;
 }
 
-/* da (N, K) += g (N, M) . b^T      db (K, M) += a^T . g */
+/* da (N, K) += g (N, M) . b^T      db (K, M) += a^T . g
+ * one-hot a: da only in the dense columns; db's row c0 + hot[n] += g's row n */
 static ag_status matmul_backward(ag_tape *t, const ag_node *nd)
 {
     ag_tensor *a = nd->in[0], *b = nd->in[1];
-    int N = a->shape[0], K = a->shape[1], M = b->shape[1];
+    int N = a->shape[0], K = a->shape[1], M = b->shape[1], hot = *(const int *)nd->saved;
     const ag_float *g = nd->out->grad;
     ag_float *da = ag_grad(t, a), *db = ag_grad(t, b);
-    if (da) ag__gemm_nt(N, K, M, g, b->data, da);
-    if (db) ag__gemm_tn(K, M, N, a->data, g, db);
+    dense_cols dc = dense_of(a, hot);
+    if (da && dc.c0 > 0) ag__gemm_nt_ld(N, dc.c0, M, g, M, b->data, M, da, K);
+    if (da && dc.c1 < K) ag__gemm_nt_ld(N, K - dc.c1, M, g, M, b->data + (size_t)dc.c1 * M, M, da + dc.c1, K);
+    if (db && dc.c0 > 0) ag__gemm_tn_ld(dc.c0, M, N, a->data, K, g, M, db, M);
+    if (db && dc.c1 < K) ag__gemm_tn_ld(K - dc.c1, M, N, a->data + dc.c1, K, g, M, db + (size_t)dc.c1 * M, M);
+    for (int n = 0; db && hot && n < N; n++)
+        if (a->hot[n] >= 0) {
+            ag_float *drow = db + (size_t)(dc.c0 + a->hot[n]) * M;
+            for (int m = 0; m < M; m++) drow[m] += g[(size_t)n * M + m];
+        }
     return ag_tape_status(t);
 }
 
@@ -82,10 +134,44 @@ static ag_status bmm_backward(ag_tape *t, const ag_node *nd)
 static ag_status linear_backward(ag_tape *t, const ag_node *nd);
 static const ag_op linear_op = {"linear", linear_backward};
 
-/* A node whose weight gradient waits for the end of the pass (linear_flush). */
+/* hot: the forward pass took the one-hot path; next_deferred: a node whose weight
+ * gradient waits for the end of the pass (linear_flush). */
 typedef struct {
     const ag_node *next_deferred;
+    int hot;
 } linear_saved;
+
+/* y (N, O) += the one-hot columns' part of x W^T: column c0 + hot[n] of W for row n */
+static void hot_columns(const ag_tensor *x, const ag_tensor *W, ag_float *y)
+{
+    int N = x->shape[0], I = W->shape[1], O = W->shape[0];
+    for (int n = 0; n < N; n++)
+        if (x->hot[n] >= 0) {
+            const ag_float *w = W->data + x->hot_col + x->hot[n];
+            ag_float *yn = y + (size_t)n * O;
+            for (int o = 0; o < O; o++) yn[o] += w[(size_t)o * I];
+        }
+}
+
+/* dW (O, I): column c0 + hot[n] += g's row n, for each row n of x */
+static void hot_scatter(const ag_tensor *x, const ag_float *g, int O, int I, ag_float *dW)
+{
+    for (int n = 0; n < x->shape[0]; n++)
+        if (x->hot[n] >= 0) {
+            ag_float *d = dW + x->hot_col + x->hot[n];
+            const ag_float *gn = g + (size_t)n * O;
+            for (int o = 0; o < O; o++) d[(size_t)o * I] += gn[o];
+        }
+}
+
+/* dW (O, I) += g^T x over x's dense columns (all of them when hot is 0) */
+static void dense_dW(const ag_tensor *x, int hot, const ag_float *g, int O, ag_float *dW)
+{
+    int N = x->shape[0], I = x->shape[1];
+    dense_cols dc = dense_of(x, hot);
+    if (dc.c0 > 0) ag__gemm_tn_ld(O, dc.c0, N, g, O, x->data, I, dW, I);
+    if (dc.c1 < I) ag__gemm_tn_ld(O, I - dc.c1, N, g, O, x->data + dc.c1, I, dW + dc.c1, I);
+}
 
 ag_tensor *ag_linear(ag_tape *t, ag_tensor *x, ag_tensor *W, ag_tensor *b)
 {
@@ -106,9 +192,28 @@ ag_tensor *ag_linear(ag_tape *t, ag_tensor *x, ag_tensor *W, ag_tensor *b)
         if (b) memcpy(y, b->data, (size_t)O * sizeof(ag_float));
         else memset(y, 0, (size_t)O * sizeof(ag_float));
     }
-    ag__gemm_nt(N, O, I, x->data, W->data, out->data);
-    ag_op_record(t, &linear_op, out, in, b ? 3 : 2, sizeof(linear_saved));
+    int hot = hot_holds(x);
+    dense_cols dc = dense_of(x, hot);
+    if (dc.c0 > 0) ag__gemm_nt_ld(N, O, dc.c0, x->data, I, W->data, I, out->data, O);
+    if (dc.c1 < I) ag__gemm_nt_ld(N, O, I - dc.c1, x->data + dc.c1, I, W->data + dc.c1, I, out->data, O);
+    if (hot) hot_columns(x, W, out->data);
+    ag_node *nd = ag_op_record(t, &linear_op, out, in, b ? 3 : 2, sizeof(linear_saved));
+    if (nd) ((linear_saved *)nd->saved)->hot = hot;
     return ag_tape_status(t) == AG_OK ? out : NULL;
+}
+
+/* 1 when W's gradient is a parameter's (W is one, or a view of one): nothing reads it
+ * during the pass, so its products may wait for the end */
+static int grad_of_leaf(const ag_tensor *W)
+{
+    while (W->view_of) W = W->view_of;
+    return W->requires_grad && !W->grad_fn;
+}
+
+/* the same weight: the same tensor, or views of the same values */
+static int same_weight(const ag_tensor *a, const ag_tensor *b)
+{
+    return a == b || (a->data == b->data && ag_same_shape(a, b));
 }
 
 static ag_status linear_flush(ag_tape *t, void *first);
@@ -121,18 +226,21 @@ static ag_status linear_flush(ag_tape *t, void *first);
 static ag_status linear_backward(ag_tape *t, const ag_node *nd)
 {
     ag_tensor *x = nd->in[0], *W = nd->in[1], *b = nd->n_in > 2 ? nd->in[2] : NULL;
-    int N = x->shape[0], I = x->shape[1], O = W->shape[0];
+    int N = x->shape[0], I = x->shape[1], O = W->shape[0], hot = ((const linear_saved *)nd->saved)->hot;
     const ag_float *g = nd->out->grad;
     ag_float *dx = ag_grad(t, x);
-    if (dx) ag__gemm_nn(N, I, O, g, W->data, dx);
-    if (W->requires_grad && !W->grad_fn && N < 16) { /* a parameter, few rows */
+    dense_cols dc = dense_of(x, hot); /* dx of one-hot columns would flow to a constant */
+    if (dx && dc.c0 > 0) ag__gemm_nn_ld(N, dc.c0, O, g, O, W->data, I, dx, I);
+    if (dx && dc.c1 < I) ag__gemm_nn_ld(N, I - dc.c1, O, g, O, W->data + dc.c1, I, dx + dc.c1, I);
+    if (W->requires_grad && grad_of_leaf(W) && N < 16) { /* a parameter's, few rows */
         void **first = ag_backward_at_end(t, linear_flush);
         if (!first) return ag_tape_status(t);
         ((linear_saved *)nd->saved)->next_deferred = *first;
         *first = (void *)nd;
     } else {
         ag_float *dW = ag_grad(t, W);
-        if (dW) ag__gemm_tn(O, I, N, g, x->data, dW);
+        if (dW) dense_dW(x, hot, g, O, dW);
+        if (dW && hot) hot_scatter(x, g, O, I, dW);
     }
     ag_float *db = ag_grad(t, b);
     if (db)
@@ -147,39 +255,57 @@ static const ag_node *next_deferred(const ag_node *n)
 }
 
 /* The deferred nodes, a list through linear_saved: for each weight W, its nodes' G (R, O)
- * stacked over their X (R, I), R their rows in all, for a single dW += G^T X. */
+ * stacked over their X (R, I), R their rows in all, for a single dW += G^T X. When
+ * every node of W took the one-hot path with the same block, X holds only the other
+ * columns and each node's one-hot columns are scattered on their own. */
 static ag_status linear_flush(ag_tape *t, void *first)
 {
     const ag_node *list = first;
     while (list) {
         ag_tensor *W = list->in[1];
-        int O = W->shape[0], I = W->shape[1], R = 0, nodes = 0;
+        const ag_tensor *x0 = list->in[0];
+        int O = W->shape[0], I = W->shape[1], R = 0, nodes = 0, hot = 1;
         for (const ag_node *n = list; n; n = next_deferred(n))
-            if (n->in[1] == W) R += n->in[0]->shape[0], nodes++;
+            if (same_weight(n->in[1], W)) {
+                const ag_tensor *x = n->in[0];
+                R += x->shape[0], nodes++;
+                hot &= ((const linear_saved *)n->saved)->hot && x->hot_col == x0->hot_col && x->hot_cols == x0->hot_cols;
+            }
         ag_float *dW = ag_grad(t, W);
         if (!dW) return ag_tape_status(t);
         if (nodes == 1) {
-            ag__gemm_tn(O, I, R, list->out->grad, list->in[0]->data, dW);
+            dense_dW(x0, hot, list->out->grad, O, dW);
+            if (hot) hot_scatter(x0, list->out->grad, O, I, dW);
             list = next_deferred(list);
             continue;
         }
-        ag_float *G = ag__arena(t, (size_t)R * O * sizeof *G), *X = ag__arena(t, (size_t)R * I * sizeof *X);
+        dense_cols dc = dense_of(x0, hot);
+        int D = I - (dc.c1 - dc.c0); /* X's columns: x's [0, c0) then [c1, I) */
+        ag_float *G = ag__arena(t, (size_t)R * O * sizeof *G), *X = ag__arena(t, (size_t)R * (D ? D : 1) * sizeof *X);
         if (!G || !X) return ag_tape_status(t);
         int r = 0;
         const ag_node *rest = NULL, **tail = &rest; /* the other weights' nodes, in order */
         for (const ag_node *n = list; n; n = next_deferred(n)) {
-            if (n->in[1] != W) {
+            if (!same_weight(n->in[1], W)) {
                 *tail = n;
                 tail = (const ag_node **)&((linear_saved *)n->saved)->next_deferred;
                 continue;
             }
-            int rows = n->in[0]->shape[0];
+            const ag_tensor *x = n->in[0];
+            int rows = x->shape[0];
             memcpy(G + (size_t)r * O, n->out->grad, (size_t)rows * O * sizeof *G);
-            memcpy(X + (size_t)r * I, n->in[0]->data, (size_t)rows * I * sizeof *X);
+            for (int i = 0; i < rows; i++) {
+                const ag_float *xi = x->data + (size_t)i * I;
+                ag_float *Xi = X + (size_t)(r + i) * D;
+                memcpy(Xi, xi, (size_t)dc.c0 * sizeof *X);
+                memcpy(Xi + dc.c0, xi + dc.c1, (size_t)(I - dc.c1) * sizeof *X);
+            }
+            if (hot) hot_scatter(x, n->out->grad, O, I, dW);
             r += rows;
         }
         *tail = NULL;
-        ag__gemm_tn(O, I, R, G, X, dW);
+        if (dc.c0 > 0) ag__gemm_tn_ld(O, dc.c0, R, G, O, X, D, dW, I);
+        if (dc.c1 < I) ag__gemm_tn_ld(O, I - dc.c1, R, G, O, X + dc.c0, D, dW + dc.c1, I);
         list = rest;
     }
     return AG_OK;

@@ -1,8 +1,38 @@
 /* ag_ops_shape.c -- ops that move values without arithmetic: cat, select, slice, index_select,
- * reshape, permute, transpose, stack, embedding. */
+ * reshape, permute, transpose, stack, embedding.
+ *
+ * reshape, and select or slice of a contiguous block (nothing before the dim is wider
+ * than 1), copy nothing: the output is a view (ag__view) whose data and gradient lie
+ * inside its input's, so their backward has nothing to do. Ops that move whole rows
+ * carry their input's one-hot columns (ag.h, `hot`) to the output. */
 #include <string.h>
 
 #include "ag_internal.h"
+
+/* out's rows (of its last dim) are rows of x, viewed as (outer, D, rows, C): out row
+ * (o, j, r) is x row (o, start + j, r), or (o, index[j], r) with an index. d is the dim
+ * picked from, below the last. Carries x's one-hot columns; on a failed allocation
+ * out gets none (the tape's error is set, and the op fails). */
+static void carry_hot(ag_tape *t, ag_tensor *out, const ag_tensor *x, int d, int n, int start, const int *index)
+{
+    if (!x->hot || d >= x->rank - 1) return;
+    int C = x->shape[x->rank - 1], D = x->shape[d], outer, inner;
+    ag__split(x, d, &outer, &inner);
+    int rows = inner / C;
+    if (outer == 1 && !index) {
+        out->hot = x->hot + (size_t)start * rows;
+    } else {
+        int *h = ag__arena(t, (size_t)outer * n * rows * sizeof *h);
+        if (!h) return;
+        for (int o = 0; o < outer; o++)
+            for (int j = 0; j < n; j++)
+                memcpy(h + ((size_t)o * n + j) * rows, x->hot + ((size_t)o * D + (index ? index[j] : start + j)) * rows,
+                       (size_t)rows * sizeof *h);
+        out->hot = h;
+    }
+    out->hot_col = x->hot_col;
+    out->hot_cols = x->hot_cols;
+}
 
 /* ---- cat ----
  * Each input viewed as (outer, D_i, inner); the output is (outer, sum D_i, inner) and
@@ -43,6 +73,13 @@ ag_tensor *ag_cat(ag_tape *t, ag_tensor *const *xs, int n, int dim)
             memcpy(out->data + at, xs[k]->data + o * len, (size_t)len * sizeof(ag_float));
             at += len;
         }
+    if (d == out->rank - 1) /* side by side: the widest block of one-hot columns goes along */
+        for (int k = 0, col = 0; k < n; col += xs[k]->shape[d], k++)
+            if (xs[k]->hot && xs[k]->hot_cols > out->hot_cols) {
+                out->hot = xs[k]->hot;
+                out->hot_col = col + xs[k]->hot_col;
+                out->hot_cols = xs[k]->hot_cols;
+            }
     ag_node *nd = ag_op_record(t, &cat_op, out, xs, n, sizeof(cat_saved));
     if (nd) ((cat_saved *)nd->saved)->dim = d;
     return ag_tape_status(t) == AG_OK ? out : NULL;
@@ -98,22 +135,25 @@ static ag_tensor *narrow(ag_tape *t, const ag_op *op, ag_tensor *x, int dim, int
         if (e != d) shape[rank++] = x->shape[e];
         else if (op == &slice_op) shape[rank++] = end - start;
     }
-    ag_tensor *out = ag_op_output(t, op, rank, shape);
-    if (!out) return NULL;
     int outer, inner, len = (end - start);
     ag__split(x, d, &outer, &inner);
-    for (int o = 0; o < outer; o++)
-        memcpy(out->data + o * len * inner, x->data + (o * D + start) * inner,
-               (size_t)(len * inner) * sizeof(ag_float));
+    ag_tensor *out = outer == 1 ? ag__view(t, op, x, start * inner, rank, shape) : ag_op_output(t, op, rank, shape);
+    if (!out) return NULL;
+    if (!out->view_of)
+        for (int o = 0; o < outer; o++)
+            memcpy(out->data + o * len * inner, x->data + (o * D + start) * inner,
+                   (size_t)(len * inner) * sizeof(ag_float));
+    carry_hot(t, out, x, d, len, start, NULL);
     ag_node *nd = ag_op_record(t, op, out, &x, 1, sizeof(narrow_saved));
     if (nd) *(narrow_saved *)nd->saved = (narrow_saved){d, start, end};
     return ag_tape_status(t) == AG_OK ? out : NULL;
 }
 
-/* dx[o, start:end, i] += g[o, :, i] */
+/* dx[o, start:end, i] += g[o, :, i]; a view's g already is that part of dx */
 static ag_status narrow_backward(ag_tape *t, const ag_node *nd)
 {
     ag_tensor *x = nd->in[0];
+    if (nd->out->view_of) return AG_OK;
     ag_float *dx = ag_grad(t, x);
     if (!dx) return ag_tape_status(t);
     const narrow_saved *s = nd->saved;
@@ -172,6 +212,7 @@ ag_tensor *ag_index_select(ag_tape *t, ag_tensor *x, int dim, const int *index, 
         for (int j = 0; j < n; j++)
             memcpy(out->data + ((size_t)o * n + j) * inner, x->data + ((size_t)o * D + index[j]) * inner,
                    (size_t)inner * sizeof(ag_float));
+    carry_hot(t, out, x, d, n, 0, index);
     ag_node *nd = ag_op_record(t, &index_select_op, out, &x, 1, sizeof(index_select_saved));
     if (nd) *(index_select_saved *)nd->saved = (index_select_saved){d, n, ag__save_ints(t, index, n)};
     return ag_tape_status(t) == AG_OK ? out : NULL;
@@ -224,20 +265,22 @@ ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int rank, const int *shape)
         return ag_tape_fail(t, AG_ESHAPE, "reshape: %s has %d elements and cannot become %s",
                             ag_shape_str(x, from, sizeof from), x->size, ag_shape_str(&want, to, sizeof to));
     }
-    ag_tensor *out = ag_op_output(t, &reshape_op, rank, s);
+    ag_tensor *out = ag__view(t, &reshape_op, x, 0, rank, s); /* the flat order does not change */
     if (!out) return NULL;
-    memcpy(out->data, x->data, (size_t)x->size * sizeof(ag_float));
+    if (x->hot && rank > 0 && s[rank - 1] == x->shape[x->rank - 1]) { /* the same rows */
+        out->hot = x->hot;
+        out->hot_col = x->hot_col;
+        out->hot_cols = x->hot_cols;
+    }
     ag_op_record(t, &reshape_op, out, &x, 1, 0);
     return ag_tape_status(t) == AG_OK ? out : NULL;
 }
 
-/* dx += g, element for element (the flat order does not change) */
+/* dx += g, element for element: out is a view, so g already lies in dx */
 static ag_status reshape_backward(ag_tape *t, const ag_node *nd)
 {
-    ag_tensor *x = nd->in[0];
-    ag_float *dx = ag_grad(t, x);
-    if (!dx) return ag_tape_status(t);
-    for (int i = 0; i < x->size; i++) dx[i] += nd->out->grad[i];
+    (void)t;
+    (void)nd;
     return AG_OK;
 }
 

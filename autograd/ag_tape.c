@@ -249,6 +249,23 @@ ag_tensor *ag_op_output(ag_tape *t, const ag_op *op, int rank, const int *shape)
     return x->data ? x : NULL;
 }
 
+ag_tensor *ag__view(ag_tape *t, const ag_op *op, ag_tensor *base, int offset, int rank, const int *shape)
+{
+    int size = ag__shape_size(rank, shape);
+    if (size < 0 || offset < 0 || size > base->size - offset)
+        return ag_tape_fail(t, AG_EARG, "%s: a view of %d elements at %d does not fit in its input of %d", op_name(op),
+                            size, offset, base->size);
+    ag_tensor *x = ag__arena(t, sizeof *x);
+    if (!x) return NULL;
+    memset(x, 0, sizeof *x);
+    ag__set_shape(x, rank, shape, size);
+    x->stamp = t->stamp;
+    x->data = base->data + offset;
+    x->view_of = base;
+    x->view_offset = offset;
+    return x;
+}
+
 ag_node *ag_op_record(ag_tape *t, const ag_op *op, ag_tensor *out, ag_tensor *const *in, int n_in,
                       size_t saved)
 {
@@ -293,7 +310,10 @@ void *ag_node_saved(const ag_node *n) { return n->saved; }
 ag_float *ag_grad(ag_tape *t, ag_tensor *x)
 {
     if (!x || !x->requires_grad) return NULL;
-    if (!x->grad) {
+    if (!x->grad && x->view_of) { /* a view's gradient is its part of its input's */
+        ag_float *g = ag_grad(t, x->view_of);
+        if (g) x->grad = g + x->view_offset;
+    } else if (!x->grad) {
         x->grad = ag__arena(t, (size_t)x->size * sizeof(ag_float));
         if (x->grad) memset(x->grad, 0, (size_t)x->size * sizeof(ag_float));
     }
@@ -371,8 +391,8 @@ ag_status ag_backward_seed(ag_tape *t, ag_tensor *out, const ag_float *seed)
         return t->status;
     }
     /* Clear gradients of tape tensors from an earlier pass; parameters accumulate. */
-    for (ag_node *n = t->last; n; n = n->prev)
-        if (n->out->grad) memset(n->out->grad, 0, (size_t)n->out->size * sizeof(ag_float));
+    for (ag_node *n = t->last; n; n = n->prev) /* a view's lies in its input's: cleared there, or a parameter's */
+        if (n->out->grad && !n->out->view_of) memset(n->out->grad, 0, (size_t)n->out->size * sizeof(ag_float));
     if (!out->requires_grad) return AG_OK; /* nothing upstream wants a gradient */
     ag_float *g = ag_grad(t, out);
     if (!g) return t->status;

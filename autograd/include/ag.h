@@ -57,9 +57,9 @@ extern "C" {
 /* The version of this header; ag_version() gives the library's, so a program can
  * check that the two agree. CMakeLists.txt reads the numbers from here. */
 #define AG_VERSION_MAJOR 0
-#define AG_VERSION_MINOR 2
+#define AG_VERSION_MINOR 3
 #define AG_VERSION_PATCH 0
-#define AG_VERSION_STRING "0.2.0"
+#define AG_VERSION_STRING "0.3.0"
 
 /* "MAJOR.MINOR.PATCH" of the library linked in. */
 const char *ag_version(void);
@@ -151,6 +151,18 @@ typedef struct ag_tensor {
     uint64_t stamp;           /* tape tensors: the tape generation they belong to (ops
                                  refuse one from before the last reset); 0 for
                                  caller-owned tensors */
+    /* Set by the library, read by its ops; users leave them alone. */
+    struct ag_tensor *view_of; /* a view (reshape, select, slice of a contiguous block):
+                                  data is view_of->data + view_offset, and the gradient
+                                  lies in view_of's the same way; NULL: owns its data */
+    int view_offset;
+    const int *hot;           /* one-hot columns (ag_one_hot, and what selects rows of
+                                 it): with R = size / shape[rank-1] rows, row r is 1 at
+                                 column hot_col + hot[r] (none when hot[r] is -1) and 0
+                                 elsewhere in [hot_col, hot_col + hot_cols); linear and
+                                 matmul then gather instead of multiplying by zeros.
+                                 NULL: no such columns */
+    int hot_col, hot_cols;
 } ag_tensor;
 
 /* A parameter (leaf) of the given shape, zero-filled, with a zeroed gradient.
