@@ -100,6 +100,16 @@ void ag__arena_free(ag__arena_t *a)
     a->first = a->cur = NULL;
 }
 
+void ag__arena_poison(void *p, size_t n)
+{
+    POISON(p, n);
+}
+
+void ag__arena_unpoison(void *p, size_t n)
+{
+    UNPOISON(p, n);
+}
+
 int ag__arena_released(const void *p, size_t n)
 {
 #ifdef AG_POISON

@@ -33,6 +33,10 @@ size_t ag__arena_used(const ag__arena_t *a);
  * only; 0 otherwise): lets the stale-tensor check look at a tensor without reading
  * poisoned memory itself. */
 int ag__arena_released(const void *p, size_t n);
+/* Marks [p, p+n) of a chunk unusable (poisoned) or usable again, as a release and a take
+ * do (AddressSanitizer builds; no-ops otherwise): for buffers reused inside a step. */
+void ag__arena_poison(void *p, size_t n);
+void ag__arena_unpoison(void *p, size_t n);
 
 /* ---- shapes (ag_tensor.c) ---- */
 

@@ -14,6 +14,13 @@ typedef struct at_end {
     void *slot;
 } at_end;
 
+/* A gradient given back during a backward pass (ag_tape_release_grads), kept in the
+ * buffer itself until an ag_grad of the same pass takes it again. */
+typedef struct spare {
+    struct spare *next;
+    size_t cap; /* bytes */
+} spare;
+
 typedef struct group {
     struct group *prev;
     char *label;
@@ -29,6 +36,9 @@ struct ag_tape {
     int grad_enabled;
     int in_backward;
     at_end *ends; /* registrations of the running backward pass, in order */
+    int release;   /* ag_tape_release_grads */
+    int keep;      /* the running node's output keeps its gradient to the end of the pass */
+    spare *spares; /* gradients given back in this pass, for reuse */
     ag_status status;
     char err[512];
 };
@@ -70,8 +80,16 @@ void ag_tape_reset(ag_tape *t)
     t->n_groups = t->cur_group = 0;
     t->ends = NULL;
     t->in_backward = 0;
+    t->spares = NULL;
     t->status = AG_OK;
     t->err[0] = 0;
+}
+
+int ag_tape_release_grads(ag_tape *t, int on)
+{
+    int old = t->release;
+    t->release = on != 0;
+    return old;
 }
 
 int ag_tape_set_grad(ag_tape *t, int enabled)
@@ -314,8 +332,19 @@ ag_float *ag_grad(ag_tape *t, ag_tensor *x)
         ag_float *g = ag_grad(t, x->view_of);
         if (g) x->grad = g + x->view_offset;
     } else if (!x->grad) {
-        x->grad = ag__arena(t, (size_t)x->size * sizeof(ag_float));
-        if (x->grad) memset(x->grad, 0, (size_t)x->size * sizeof(ag_float));
+        size_t n = (size_t)x->size * sizeof(ag_float);
+        spare **best = NULL; /* the smallest spare that holds n bytes, if any */
+        for (spare **s = &t->spares; *s; s = &(*s)->next)
+            if ((*s)->cap >= n && (!best || (*s)->cap < (*best)->cap)) best = s;
+        if (best) {
+            spare *s = *best;
+            *best = s->next;
+            ag__arena_unpoison(s, n);
+            x->grad = (ag_float *)(void *)s;
+        } else {
+            x->grad = ag__arena(t, n);
+        }
+        if (x->grad) memset(x->grad, 0, n);
     }
     return x->grad;
 }
@@ -348,6 +377,7 @@ void **ag_backward_at_end(ag_tape *t, ag_end_fn fn)
         ag_tape_fail(t, AG_ESTATE, "ag_backward_at_end: only a backward function may call it, with a function");
         return NULL;
     }
+    t->keep = 1; /* what runs at the end may read this node's output gradient */
     at_end **link = &t->ends;
     for (; *link; link = &(*link)->next)
         if ((*link)->fn == fn) return &(*link)->slot;
@@ -363,10 +393,27 @@ void **ag_backward_at_end(ag_tape *t, ag_end_fn fn)
 /* The node's backward; an error it returns without a message gets one naming the op. */
 static int backward_node(ag_tape *t, ag_node *n)
 {
+    t->keep = 0;
     ag_status s = n->op->backward(t, n);
     if (s != AG_OK && t->status == AG_OK)
         ag_tape_fail(t, s, "%s: its backward failed (%s)", n->op->name, ag_status_name(s));
     return s == AG_OK && t->status == AG_OK;
+}
+
+/* After n's backward: nothing reads its output's gradient any more (its readers ran
+ * before it, and views of it before them), so the buffer goes to the spares. Not a
+ * view's (it lies in another's), nor one kept for the end of the pass. */
+static void give_back(ag_tape *t, ag_node *n, const ag_tensor *root)
+{
+    ag_tensor *x = n->out;
+    if (!t->release || t->keep || x == root || x->view_of || !x->grad) return;
+    size_t cap = ((size_t)x->size * sizeof(ag_float) + 63) & ~(size_t)63; /* arena blocks are whole 64s */
+    spare *s = (spare *)(void *)x->grad;
+    s->cap = cap;
+    s->next = t->spares;
+    t->spares = s;
+    x->grad = NULL;
+    ag__arena_poison((unsigned char *)s + sizeof *s, cap - sizeof *s);
 }
 
 static void run_at_end(ag_tape *t)
@@ -401,12 +448,15 @@ ag_status ag_backward_seed(ag_tape *t, ag_tensor *out, const ag_float *seed)
      * order; nodes that do not lead to `out` have no gradient and are skipped. */
     t->in_backward = 1;
     t->ends = NULL;
+    t->spares = NULL;
     for (ag_node *n = out->grad_fn; n; n = n->prev) {
         if (!n->out->grad) continue;
         if (!backward_node(t, n)) break;
+        give_back(t, n, out);
     }
     run_at_end(t);
     t->in_backward = 0;
+    t->spares = NULL; /* the buffers stay in the arena until the reset */
     return t->status;
 }
 

@@ -132,45 +132,47 @@ int nn__pack(ag_tape *t, const int *lengths, int T, int N, nn__packing *pk)
     return 0;
 }
 
-static ag_tensor *gate(ag_tape *t, ag_tensor *g, int k, int H)
+/* Gate k's part of a weight (G*H, I) or bias (G*H): its rows, a view (no copy). */
+static ag_tensor *rows_of_gate(ag_tape *t, const nn_rnn *m, ag_tensor *p, int k)
 {
-    return ag_slice(t, g, 1, k * H, (k + 1) * H);
+    return m->gates == 1 ? p : ag_slice(t, p, 0, k * m->hidden, (k + 1) * m->hidden);
 }
 
 /* The input projection of rows X (R, I), one (R, H) tensor per gate: gi[k] = X W_k^T +
  * b_k with W_k, b_k gate k's rows of weight_ih, bias_ih. Kept apart per gate so that a
- * step takes its rows of each gate with one copy, not its rows of all gates and then
- * each gate's columns. 0, or -1 (the tape's error is set). */
+ * step's rows of each gate are a contiguous block (a view), not its rows of all gates
+ * and then each gate's columns. 0, or -1 (the tape's error is set). */
 static int project(ag_tape *t, const nn_rnn *m, ag_tensor *X, ag_tensor **gi)
 {
-    int H = m->hidden;
-    for (int k = 0; k < m->gates; k++) {
-        ag_tensor *W = m->gates == 1 ? m->weight_ih : ag_slice(t, m->weight_ih, 0, k * H, (k + 1) * H);
-        ag_tensor *b = m->gates == 1 ? m->bias_ih : ag_slice(t, m->bias_ih, 0, k * H, (k + 1) * H);
-        if (!(gi[k] = ag_linear(t, X, W, b))) return -1;
-    }
+    for (int k = 0; k < m->gates; k++)
+        if (!(gi[k] = ag_linear(t, X, rows_of_gate(t, m, m->weight_ih, k), rows_of_gate(t, m, m->bias_ih, k))))
+            return -1;
     return 0;
 }
 
-/* One step from gi[k] (n, H) per gate and h (n, H) -> h' (n, H); *c is an LSTM's cell. */
+/* One step from gi[k] (n, H) per gate and h (n, H) -> h' (n, H); *c is an LSTM's cell.
+ * The hidden projection is one product per gate too, gh[k] = h W_hh,k^T + b_hh,k (n, H):
+ * each element the same sum as in one product over all gates, without copying each
+ * gate's columns out of it. */
 static ag_tensor *cell(ag_tape *t, const nn_rnn *m, ag_tensor *const *gi, ag_tensor *h, ag_tensor **c)
 {
-    int H = m->hidden;
-    ag_tensor *gh = ag_linear(t, h, m->weight_hh, m->bias_hh); /* (n, G*H) */
+    ag_tensor *gh[4];
+    for (int k = 0; k < m->gates; k++)
+        gh[k] = ag_linear(t, h, rows_of_gate(t, m, m->weight_hh, k), rows_of_gate(t, m, m->bias_hh, k));
     switch (m->kind) {
     case NN_ELMAN:
-        return ag_tanh(t, ag_add(t, gi[0], gh));
+        return ag_tanh(t, ag_add(t, gi[0], gh[0]));
     case NN_GRU: {
-        ag_tensor *r = ag_sigmoid(t, ag_add(t, gi[0], gate(t, gh, 0, H)));
-        ag_tensor *z = ag_sigmoid(t, ag_add(t, gi[1], gate(t, gh, 1, H)));
-        ag_tensor *n = ag_tanh(t, ag_add(t, gi[2], ag_mul(t, r, gate(t, gh, 2, H))));
+        ag_tensor *r = ag_sigmoid(t, ag_add(t, gi[0], gh[0]));
+        ag_tensor *z = ag_sigmoid(t, ag_add(t, gi[1], gh[1]));
+        ag_tensor *n = ag_tanh(t, ag_add(t, gi[2], ag_mul(t, r, gh[2])));
         return ag_add(t, n, ag_mul(t, z, ag_sub(t, h, n))); /* (1 - z) n + z h */
     }
     case NN_LSTM: {
-        ag_tensor *i = ag_sigmoid(t, ag_add(t, gi[0], gate(t, gh, 0, H)));
-        ag_tensor *f = ag_sigmoid(t, ag_add(t, gi[1], gate(t, gh, 1, H)));
-        ag_tensor *gg = ag_tanh(t, ag_add(t, gi[2], gate(t, gh, 2, H)));
-        ag_tensor *o = ag_sigmoid(t, ag_add(t, gi[3], gate(t, gh, 3, H)));
+        ag_tensor *i = ag_sigmoid(t, ag_add(t, gi[0], gh[0]));
+        ag_tensor *f = ag_sigmoid(t, ag_add(t, gi[1], gh[1]));
+        ag_tensor *gg = ag_tanh(t, ag_add(t, gi[2], gh[2]));
+        ag_tensor *o = ag_sigmoid(t, ag_add(t, gi[3], gh[3]));
         *c = ag_add(t, ag_mul(t, f, *c), ag_mul(t, i, gg));
         return ag_mul(t, o, ag_tanh(t, *c));
     }

@@ -407,6 +407,92 @@ static void at_end_runs_once_per_pass(void **state)
     ag_tape_free(t);
 }
 
+/* ---- gradients given back during backward (ag_tape_release_grads) ---- */
+
+typedef struct {
+    ag_tensor *x, *W, *U, *b, *h0;
+    int N, T;
+} rel_model;
+
+/* h' = tanh(x_s W^T + h U^T + b) over T steps, views and a one-hot input included:
+ * N < 16 defers U's and W's gradients to the end of the pass (they keep their node's
+ * output gradient), N >= 16 does not */
+static ag_tensor *rel_forward(ag_tape *t, rel_model *m)
+{
+    int idx[64 * 12];
+    for (int i = 0; i < m->N * m->T; i++) idx[i] = (i * 7) % 5 - (i % 11 == 4);
+    ag_tensor *oh = ag_reshape(t, ag_one_hot(t, idx, m->N * m->T, 5), 3, (int[]){m->T, m->N, 5});
+    ag_tensor *h = m->h0, *acc = NULL;
+    for (int s = 0; s < m->T; s++) {
+        ag_tensor *in = ag_cat(t, (ag_tensor *[]){ag_select(t, oh, 0, s), ag_select(t, m->x, 0, s)}, 2, 1);
+        h = ag_tanh(t, ag_add(t, ag_linear(t, in, m->W, m->b), ag_linear(t, h, m->U, NULL)));
+        acc = acc ? ag_add(t, acc, ag_sum(t, ag_mul(t, h, h))) : ag_sum(t, h);
+    }
+    return acc;
+}
+
+static void released_grads_same_results(void **state)
+{
+    (void)state;
+    for (int N = 3; N <= 48; N += 45) {
+        enum { T = 12, I = 4, H = 6 };
+        rel_model m[2];
+        ag_rng r;
+        for (int k = 0; k < 2; k++) {
+            ag_rng_seed(&r, 21);
+            m[k] = (rel_model){ag_param_new(3, (int[]){T, N, I}, "x"), ag_param_new(2, (int[]){H, 5 + I}, "W"),
+                               ag_param_new(2, (int[]){H, H}, "U"), ag_param_new(1, (int[]){H}, "b"),
+                               ag_param_new(2, (int[]){N, H}, "h0"), N, T};
+            ag_tensor *ps[] = {m[k].x, m[k].W, m[k].U, m[k].b, m[k].h0};
+            for (int i = 0; i < 5; i++) ag_fill_uniform(ps[i], &r, -0.7, 0.7);
+        }
+        ag_tape *t = ag_tape_new();
+        size_t bytes[2];
+        for (int k = 0; k < 2; k++) { /* k = 0: kept (the default), 1: released */
+            ag_tape_reset(t);
+            assert_int_equal(ag_tape_release_grads(t, k), 0); /* the previous setting: off */
+            ag_tensor *loss = rel_forward(t, &m[k]);
+            assert_int_equal(ag_backward(t, loss), AG_OK);
+            bytes[k] = ag_tape_bytes(t);
+            if (k == 1) assert_true(loss->grad && loss->grad[0] == 1); /* the output keeps its own */
+        }
+        assert_int_equal(ag_tape_release_grads(t, 0), 1);
+        /* the same sums in the same order: bit for bit */
+        ag_tensor *a[] = {m[0].x, m[0].W, m[0].U, m[0].b, m[0].h0}, *b[] = {m[1].x, m[1].W, m[1].U, m[1].b, m[1].h0};
+        for (int i = 0; i < 5; i++) assert_memory_equal(a[i]->grad, b[i]->grad, a[i]->size * sizeof(ag_float));
+        /* gradients of T steps kept, against about one step's reused */
+        printf("  N=%d: arena after backward %zu bytes kept, %zu released\n", N, bytes[0], bytes[1]);
+        assert_true(bytes[1] < bytes[0]);
+        ag_tape_free(t);
+        for (int k = 0; k < 2; k++) {
+            ag_param_free(m[k].x), ag_param_free(m[k].W), ag_param_free(m[k].U), ag_param_free(m[k].b);
+            ag_param_free(m[k].h0);
+        }
+    }
+}
+
+/* With release on, intermediates have no gradient after backward, parameters do, and a
+ * second backward on the same tape gives the parameters the same gradient again. */
+static void released_grads_intermediates(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tape_release_grads(t, 1);
+    ag_tensor *p = ag_param_new(1, (int[]){3}, "p");
+    ag_fill(p, 2);
+    ag_tensor *sq = ag_mul(t, p, p), *e = ag_exp(t, sq), *loss = ag_sum(t, ag_mul(t, e, sq));
+    assert_int_equal(ag_backward(t, loss), AG_OK);
+    assert_null(sq->grad);
+    assert_null(e->grad);
+    ag_float g1[3];
+    memcpy(g1, p->grad, sizeof g1);
+    assert_true(g1[0] != 0);
+    assert_int_equal(ag_backward(t, loss), AG_OK);
+    for (int i = 0; i < 3; i++) assert_true(p->grad[i] == 2 * g1[i]); /* exact: x + x */
+    ag_tape_free(t);
+    ag_param_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -421,6 +507,8 @@ int main(void)
         cmocka_unit_test(detach_into_carries_state_across_resets),
         cmocka_unit_test(op_record_checks_its_arguments),
         cmocka_unit_test(at_end_runs_once_per_pass),
+        cmocka_unit_test(released_grads_same_results),
+        cmocka_unit_test(released_grads_intermediates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

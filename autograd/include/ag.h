@@ -259,6 +259,16 @@ ag_status ag_backward(ag_tape *t, ag_tensor *loss);
  * out->size values (copied). */
 ag_status ag_backward_seed(ag_tape *t, ag_tensor *out, const ag_float *seed);
 
+/* Gradients of intermediates given back during backward (on != 0; off by default):
+ * as soon as the node that made a tensor has used its gradient, the buffer is reused
+ * for gradients further back, so a pass holds about one recurrence step's gradients
+ * instead of the whole graph's (a training loop's memory: the forward values stay).
+ * Afterwards the intermediates' ->grad are NULL (ag_dot then shows no gradient
+ * statistics for them); parameters', leaves' and the output's gradients are as
+ * always. A backward function that registers with ag_backward_at_end keeps its
+ * node's output gradient until the end of the pass. Returns the previous setting. */
+int ag_tape_release_grads(ag_tape *t, int on);
+
 /* ---- tape tensors (constants; no gradient) --------------------------------------- */
 
 ag_tensor *ag_zeros(ag_tape *t, int rank, const int *shape);
