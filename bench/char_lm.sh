@@ -6,7 +6,12 @@
 # PyTorch's: above 1, ours is faster). BIN defaults to build/char_lm.
 #   BATCH=1 (default) or e.g. BATCH=32; STEPS scales the run length (default 1).
 #   TEXT: the text (default examples/char_lm/harbour.txt, the built-in one).
+#   CONFIGS: the models to run, each MODEL/HIDDEN/STEPS (default
+#     "elman/100/1500 elman/512/300 gru/128/800"; bench/run.sh runs "elman/100/1500").
 # The machine may be shared: each figure is the best of REPS runs (default 3).
+# PyTorch's OpenBLAS runs on one thread (OPENBLAS_NUM_THREADS=1: torch.set_num_threads
+# does not reach it); bench/run.sh also sets OPENBLAS_CORETYPE when OpenBLAS does not
+# know the processor (see there).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:-$ROOT/build/char_lm}
@@ -15,6 +20,8 @@ TEXT=${TEXT:-$ROOT/examples/char_lm/harbour.txt}
 BATCH=${BATCH:-1}
 STEPS=${STEPS:-1}
 REPS=${REPS:-3}
+CONFIGS=${CONFIGS:-elman/100/1500 elman/512/300 gru/128/800}
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 [ -x "$BIN" ] || { echo "no $BIN: build first (cmake --build build)"; exit 1; }
 "$PY" -c "import torch" 2>/dev/null || { echo "PyTorch is not installed for $PY (apt-get install -y python3-torch)"; exit 1; }
 printf 'char_lm vs PyTorch %s, one thread, seq 25, batch %s, Adam, text %s\n' \
@@ -30,8 +37,9 @@ best() { # best chars_per_s of REPS runs of the command
   done
   echo "$b"
 }
-for cfg in "elman 100 1500" "elman 512 300" "gru 128 800"; do
-  set -- $cfg
+for cfg in $CONFIGS; do
+  # shellcheck disable=SC2046 # split on purpose: MODEL HIDDEN STEPS
+  set -- $(echo "$cfg" | tr / ' ')
   steps=$(($3 * STEPS))
   [ "$BATCH" -gt 1 ] && steps=$((steps / 4 + 10))
   ours=$(best "$BIN" train --text "$TEXT" --model "$1" --hidden "$2" --seq 25 --batch "$BATCH" --optim adam \
