@@ -11,18 +11,27 @@
 
 #include "ag_internal.h"
 
+/* 1 when v[0 .. n) are all +0 (bit for bit: a -0 or anything else gives 0, and the
+ * caller takes the dense path, which is right for any values) */
+static int all_zero(const ag_float *v, int n)
+{
+    static const ag_float zeros[256];
+    for (; n > 256; v += 256, n -= 256)
+        if (memcmp(v, zeros, sizeof zeros)) return 0;
+    return memcmp(v, zeros, (size_t)n * sizeof *v) == 0;
+}
+
 /* 1 when x (rows of its last dim) holds exactly the one-hot rows its `hot` promises */
 static int hot_holds(const ag_tensor *x)
 {
     if (!x->hot) return 0;
-    int C = x->shape[x->rank - 1], R = x->size / C;
-    if (x->hot_col < 0 || x->hot_cols < 1 || x->hot_col + x->hot_cols > C) return 0;
+    int C = x->shape[x->rank - 1], R = x->size / C, W = x->hot_cols;
+    if (x->hot_col < 0 || W < 1 || x->hot_col + W > C) return 0;
     for (int r = 0; r < R; r++) {
         const ag_float *v = x->data + (size_t)r * C + x->hot_col;
         int h = x->hot[r];
-        if (h < -1 || h >= x->hot_cols) return 0;
-        for (int c = 0; c < x->hot_cols; c++)
-            if (v[c] != (c == h)) return 0;
+        if (h < -1 || h >= W) return 0;
+        if (h < 0 ? !all_zero(v, W) : v[h] != 1 || !all_zero(v, h) || !all_zero(v + h + 1, W - h - 1)) return 0;
     }
     return 1;
 }
