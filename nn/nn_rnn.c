@@ -162,20 +162,10 @@ static ag_tensor *cell(ag_tape *t, const nn_rnn *m, ag_tensor *const *gi, ag_ten
     switch (m->kind) {
     case NN_ELMAN:
         return ag_tanh(t, ag_add(t, gi[0], gh[0]));
-    case NN_GRU: {
-        ag_tensor *r = ag_sigmoid(t, ag_add(t, gi[0], gh[0]));
-        ag_tensor *z = ag_sigmoid(t, ag_add(t, gi[1], gh[1]));
-        ag_tensor *n = ag_tanh(t, ag_add(t, gi[2], ag_mul(t, r, gh[2])));
-        return ag_add(t, n, ag_mul(t, z, ag_sub(t, h, n))); /* (1 - z) n + z h */
-    }
-    case NN_LSTM: {
-        ag_tensor *i = ag_sigmoid(t, ag_add(t, gi[0], gh[0]));
-        ag_tensor *f = ag_sigmoid(t, ag_add(t, gi[1], gh[1]));
-        ag_tensor *gg = ag_tanh(t, ag_add(t, gi[2], gh[2]));
-        ag_tensor *o = ag_sigmoid(t, ag_add(t, gi[3], gh[3]));
-        *c = ag_add(t, ag_mul(t, f, *c), ag_mul(t, i, gg));
-        return ag_mul(t, o, ag_tanh(t, *c));
-    }
+    case NN_GRU: /* ag.h: r, z from gates 0, 1; n = tanh(gi2 + r gh2); (1 - z) n + z h */
+        return ag_gru_cell(t, gi, gh, h);
+    case NN_LSTM: /* i, f, g, o; c' = f c + i g; o tanh(c') */
+        return ag_lstm_cell(t, gi, gh, *c, c);
     }
     return NULL;
 }

@@ -29,8 +29,9 @@
  * so the float library sees exactly torch's inputs and its error is its own
  * arithmetic: each rounding costs up to 2^-24 ~ 6e-8 relative, the vector exp, tanh
  * and sigmoid up to 2 ulps (test_ops measures them), and sums of up to 40 terms or a
- * chain of up to ~6 ops accumulate a few tens of ulps relative to the magnitude of
- * the terms, ~3e-6 at worst. 1e-5 sits above that and fails any error in a formula.
+ * chain of up to ~6 ops (~10 in the gradients of gru_cell and lstm_cell) accumulate a
+ * few tens of ulps relative to the magnitude of the terms, ~3e-6 at worst. 1e-5 sits
+ * above that and fails any error in a formula.
  * Inputs like logits of 1e4 are the test of that claim: an op that rounds m + log(s)
  * to float before subtracting it loses 1e-3 there.
  */
@@ -203,6 +204,34 @@ static ag_tensor *b_cross_entropy(ctx *x)
     return ag_cross_entropy(x->t, lg, IV(x, "targets", &n), &o);
 }
 
+/* gi.0, gi.1, ... (which = "gi") or gh.0, ...: a cell's G gate projections */
+static void gates(ctx *x, const char *which, ag_tensor **g, int G)
+{
+    char key[16];
+    for (int k = 0; k < G; k++) {
+        snprintf(key, sizeof key, "%s.%d", which, k);
+        g[k] = T(x, key);
+    }
+}
+
+static ag_tensor *b_gru_cell(ctx *x)
+{
+    ag_tensor *gi[3], *gh[3];
+    gates(x, "gi", gi, 3);
+    gates(x, "gh", gh, 3);
+    return ag_gru_cell(x->t, gi, gh, T(x, "h"));
+}
+
+/* torch.stack([h', c']): both outputs compared, and the seed reaches c' directly too */
+static ag_tensor *b_lstm_cell(ctx *x)
+{
+    ag_tensor *gi[4], *gh[4], *c2 = NULL;
+    gates(x, "gi", gi, 4);
+    gates(x, "gh", gh, 4);
+    ag_tensor *h2 = ag_lstm_cell(x->t, gi, gh, T(x, "c"), &c2);
+    return ag_stack(x->t, (ag_tensor *[]){h2, c2}, 2, 0);
+}
+
 static const agref_op builders[] = {
     {"add", b_add}, {"sub", b_sub}, {"mul", b_mul}, {"div", b_div},
     {"neg", b_neg}, {"exp", b_exp}, {"log", b_log}, {"tanh", b_tanh},
@@ -217,6 +246,7 @@ static const agref_op builders[] = {
     {"max_dim", b_max_dim}, {"min_dim", b_min_dim}, {"argmax", b_argmax},
     {"nll_loss", b_nll_loss}, {"cross_entropy", b_cross_entropy},
     {"mse_loss", b_mse_loss}, {"bce_with_logits", b_bce},
+    {"gru_cell", b_gru_cell}, {"lstm_cell", b_lstm_cell},
 };
 #define N_BUILDERS ((int)(sizeof builders / sizeof builders[0]))
 

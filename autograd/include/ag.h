@@ -435,6 +435,35 @@ ag_tensor *ag_mse_loss(ag_tape *t, ag_tensor *input, ag_tensor *target, ag_reduc
  * for any finite x), / size for AG_MEAN. Both may require gradients. */
 ag_tensor *ag_bce_with_logits(ag_tape *t, ag_tensor *logits, ag_tensor *targets, ag_reduction red);
 
+/* ---- recurrent cells -------------------------------------------------------------------
+ * One step of a GRU or an LSTM from each gate's input projection gi[k] = x W_ih,k^T +
+ * b_ih,k and hidden projection gh[k] = h W_hh,k^T + b_hh,k (biases included), all
+ * (N, H), in torch.nn.GRUCell's and LSTMCell's gate order: what those modules compute
+ * after their two products. Fused: one node (the LSTM: one per output) with the gates
+ * kept for backward, instead of about ten elementwise ops each with an output and a
+ * gradient. The values are bit for bit those of the composition shown with each op
+ * (the same float operations in the same order). An input may be a view, and may be
+ * passed twice (gi[k] == gh[k]: its gradients add up); inputs that need no gradient
+ * get none. Errors: AG_EARG for a NULL array or entry, AG_ESHAPE for a state that is
+ * not (N, H) or an input shaped otherwise, naming it: "gru_cell: gh[1] is (4, 7) but h
+ * is (4, 8) (all must be (N, H))". A stale input is reported by number: gi[0..], then
+ * gh[0..], then the state. */
+
+/* gi[0..2], gh[0..2] (reset, update, new), h: (N, H) -> h' (N, H), with
+ *   r = sigmoid(add(gi[0], gh[0]))        z = sigmoid(add(gi[1], gh[1]))
+ *   n = tanh(add(gi[2], mul(r, gh[2])))   h' = add(n, mul(z, sub(h, n)))  = (1 - z) n + z h */
+ag_tensor *ag_gru_cell(ag_tape *t, ag_tensor *const *gi, ag_tensor *const *gh, ag_tensor *h);
+
+/* gi[0..3], gh[0..3] (input, forget, cell, output), c: (N, H) -> h' (N, H), and the
+ * new cell state c' (N, H) in *c_out, with
+ *   i = sigmoid(add(gi[0], gh[0]))   f = sigmoid(add(gi[1], gh[1]))
+ *   g = tanh(add(gi[2], gh[2]))      o = sigmoid(add(gi[3], gh[3]))
+ *   c' = add(mul(f, c), mul(i, g))   h' = mul(o, tanh(c'))
+ * c' is a tape tensor of its own (the next step's c): what reaches it from later use
+ * and what reaches it through h' both flow back. Recorded as two nodes, "lstm_cell_c"
+ * making c' and "lstm_cell" making h'. On error *c_out is NULL; a NULL c_out is AG_EARG. */
+ag_tensor *ag_lstm_cell(ag_tape *t, ag_tensor *const *gi, ag_tensor *const *gh, ag_tensor *c, ag_tensor **c_out);
+
 /* ---- sampling ------------------------------------------------------------------------ */
 
 /* Draws an index in [0, n) from v: logits when is_logits (probabilities softmax(v / T)),

@@ -28,8 +28,11 @@ round-trip form; 'inf', '-inf', 'nan' included), which C's strtod reads exactly.
 
 Keys of an op case (OP is the ag.h name without "ag_"):
     inputs        as the ag_ function's parameters: x, a, b, W, logits, ...; a list of
-                  tensors (cat, stack) as xs.0, xs.1, ...
-    out           the forward result (t), and out.indices (i) where the op has them
+                  tensors (cat, stack) as xs.0, xs.1, ...; the cells' gate projections
+                  as gi.0, gi.1, ... and gh.0, gh.1, ..., their state as h or c
+    out           the forward result (t), and out.indices (i) where the op has them;
+                  lstm_cell's is torch.stack([h', c']) (2, N, H), so that both outputs
+                  are compared and the seed reaches c' directly as well as through h'
     seed          the upstream gradient out.grad, same shape as out (fixed weights of
                   random sign and size in [0.5, 1.5), as ag_backward_seed), so the
                   whole Jacobian is tested along one direction; absent for ops
@@ -376,6 +379,81 @@ def write_ops(w):
     w.emit("bce_with_logits_large", "bce_with_logits", [("logits", xl, True), ("targets", yl, True)],
            lambda L: F.binary_cross_entropy_with_logits(L["logits"], L["targets"], reduction="sum"),
            ints=[("reduction", [1])])
+
+    # -- recurrent cells: gi.K, gh.K (each gate's input and hidden projection, biases
+    # included) and the state, all (N, H), through gru_cell / lstm_cell below, which
+    # check_cells() proves are torch.nn.GRUCell's and LSTMCell's. Saturated gates: input
+    # projections of +-30; constants: an input without gradient
+    check_cells()
+    cells = (  # (name, op, N, H, range of gi, inputs without gradient)
+        ("gru_cell", "gru_cell", 3, 4, 3, ()),
+        ("gru_cell_n1", "gru_cell", 1, 7, 3, ()),
+        ("gru_cell_saturated", "gru_cell", 2, 5, 30, ()),
+        ("gru_cell_const_h", "gru_cell", 2, 3, 3, ("h", "gi.1")),
+        ("lstm_cell", "lstm_cell", 3, 4, 3, ()),
+        ("lstm_cell_n1", "lstm_cell", 1, 7, 3, ()),
+        ("lstm_cell_saturated", "lstm_cell", 2, 5, 30, ()),
+        ("lstm_cell_const_gi", "lstm_cell", 2, 3, 3, ("gi.0", "gi.1", "gi.2", "gi.3")),
+    )
+    for name, op, N, H, rng_, const in cells:
+        G, state = (3, "h") if op == "gru_cell" else (4, "c")
+        keys = ["gi.%d" % k for k in range(G)] + ["gh.%d" % k for k in range(G)] + [state]
+        ins = [(key, U((N, H), -rng_, rng_) if key.startswith("gi") else U((N, H), -2, 2), key not in const)
+               for key in keys]
+        w.emit(name, op, ins, lambda L, G=G, op=op, state=state: (gru_cell if op == "gru_cell" else lstm_cell_stacked)(
+            [L["gi.%d" % k] for k in range(G)], [L["gh.%d" % k] for k in range(G)], L[state]))
+
+
+def gru_cell(gi, gh, h):
+    """ag_gru_cell: gates r, z, n in torch's order"""
+    r = torch.sigmoid(gi[0] + gh[0])
+    z = torch.sigmoid(gi[1] + gh[1])
+    n = torch.tanh(gi[2] + r * gh[2])
+    return (1 - z) * n + z * h
+
+
+def lstm_cell(gi, gh, c):
+    """ag_lstm_cell: gates i, f, g, o in torch's order -> (h', c')"""
+    i = torch.sigmoid(gi[0] + gh[0])
+    f = torch.sigmoid(gi[1] + gh[1])
+    g = torch.tanh(gi[2] + gh[2])
+    o = torch.sigmoid(gi[3] + gh[3])
+    c2 = f * c + i * g
+    return o * torch.tanh(c2), c2
+
+
+def lstm_cell_stacked(gi, gh, c):
+    return torch.stack(lstm_cell(gi, gh, c))
+
+
+def check_cells():
+    """gru_cell and lstm_cell are torch.nn.GRUCell's and LSTMCell's step: given the
+    module's projections gi = chunks of x W_ih^T + b_ih and gh = chunks of h W_hh^T + b_hh,
+    they give the module's output and, through the projections, the gradient of x, the
+    state(s) and every parameter. Asserted on random values of a generator of its own;
+    nothing is written."""
+    g = torch.Generator().manual_seed(4321)
+    N, I, H = 3, 4, 5
+    for cls, G in ((torch.nn.GRUCell, 3), (torch.nn.LSTMCell, 4)):
+        m = cls(I, H)
+        with torch.no_grad():
+            for p in m.parameters():
+                p.copy_(torch.rand(p.shape, generator=g) * 1.6 - 0.8)
+        x = (torch.rand(N, I, generator=g) * 2 - 1).requires_grad_()
+        h = (torch.rand(N, H, generator=g) * 2 - 1).requires_grad_()
+        c = (torch.rand(N, H, generator=g) * 2 - 1).requires_grad_()
+        gi = F.linear(x, m.weight_ih, m.bias_ih).chunk(G, 1)
+        gh = F.linear(h, m.weight_hh, m.bias_hh).chunk(G, 1)
+        if cls is torch.nn.GRUCell:
+            ours, theirs, leaves = [gru_cell(gi, gh, h)], [m(x, h)], [x, h]
+        else:
+            ours, theirs, leaves = list(lstm_cell(gi, gh, c)), list(m(x, (h, c))), [x, h, c]
+        leaves += list(m.parameters())
+        seeds = [torch.rand(N, H, generator=g) - 0.5 for _ in ours]
+        d_ours = torch.autograd.grad(ours, leaves, seeds, retain_graph=True)
+        d_theirs = torch.autograd.grad(theirs, leaves, seeds)
+        for a, b in zip(ours + list(d_ours), theirs + list(d_theirs)):
+            assert a.shape == b.shape and torch.allclose(a, b, rtol=0, atol=1e-12), (cls.__name__, a, b)
 
 
 # ---------------------------------------------------------------------------------
