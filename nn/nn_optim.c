@@ -1,5 +1,6 @@
 /* nn_optim.c -- SGD (momentum, weight decay), Adam, Adagrad, RMSprop and AdamW, as
- * torch.optim defines them, and the gradient value clip. */
+ * torch.optim defines them (the update alone, or with clipping's factor and zero_grad in
+ * the same pass), and the gradient value clip. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -176,30 +177,52 @@ nn_status nn_rmsprop_init(nn_optim *o, nn_params *ps, double lr, double alpha, d
 #define SQRT sqrtf
 #endif
 
+/* The update loops are inlined into each public step (and so into each of its clones,
+ * NN_CLONES), where zero and, for nn_optim_step, the scale are constants. */
+#if defined(__GNUC__)
+#define INLINE static inline __attribute__((always_inline))
+#else
+#define INLINE static inline
+#endif
+
+/* Every update below reads the gradient through read_grad(), once per value: g[k] times
+ * the step's scale s, rounded to ag_float on its own (exactly what nn_clip_grad_norm
+ * leaves in place; s = 1 gives g[k] itself), and with zero = 1 it sets g[k] to 0 once
+ * read, so the update and nn_params_zero_grad are one pass. */
+INLINE ag_float read_grad(ag_float *g, int k, ag_float s, int zero)
+{
+    ag_float d = g[k] * s;
+    if (zero) g[k] = 0;
+    return d;
+}
+
 /* Adagrad, RMSprop and AdamW on one parameter's n values, each in torch.optim's
  * operation order (its _single_tensor_ functions, torch 1.13), in ag_float. `st` is the
  * first buffer at this parameter; buffer k is st + k * numel. */
-static void adagrad(const nn_optim *o, ag_float *p, const ag_float *g, int n, ag_float *sum)
+INLINE void adagrad(const nn_optim *o, ag_float *p, ag_float *g, int n, ag_float s, int zero, ag_float *sum)
 {
     /* clr = lr / (1 + (step - 1) lr_decay), in double as torch's Python does */
     const ag_float wd = (ag_float)o->weight_decay, eps = (ag_float)o->eps;
     const ag_float nclr = (ag_float)-(o->lr / (1 + (double)(o->step - 1) * o->lr_decay));
     for (int k = 0; k < n; k++) {
-        ag_float d = wd != 0 ? g[k] + wd * p[k] : g[k]; /* grad.add(param, alpha=wd) */
+        ag_float gk = read_grad(g, k, s, zero);
+        ag_float d = wd != 0 ? gk + wd * p[k] : gk;   /* grad.add(param, alpha=wd) */
         sum[k] = sum[k] + d * d;                       /* state_sum.addcmul_(grad, grad, value=1) */
         ag_float std = SQRT(sum[k]) + eps;             /* state_sum.sqrt().add_(eps) */
         p[k] = p[k] + nclr * d / std;                  /* param.addcdiv_(grad, std, value=-clr) */
     }
 }
 
-static void rmsprop(const nn_optim *o, ag_float *p, const ag_float *g, int n, ag_float *st, long numel)
+INLINE void rmsprop(const nn_optim *o, ag_float *p, ag_float *g, int n, ag_float s, int zero, ag_float *st,
+                    long numel)
 {
     const ag_float wd = (ag_float)o->weight_decay, eps = (ag_float)o->eps, a = (ag_float)o->alpha;
     const ag_float one_a = (ag_float)(1 - o->alpha), mom = (ag_float)o->momentum, nlr = (ag_float)-o->lr;
     ag_float *sq = st, *buf = o->momentum != 0 ? st + numel : NULL;
     ag_float *avg = o->centered ? st + numel * (buf ? 2 : 1) : NULL;
     for (int k = 0; k < n; k++) {
-        ag_float d = wd != 0 ? g[k] + wd * p[k] : g[k];
+        ag_float gk = read_grad(g, k, s, zero);
+        ag_float d = wd != 0 ? gk + wd * p[k] : gk;
         sq[k] = sq[k] * a + one_a * d * d; /* square_avg.mul_(alpha).addcmul_(grad, grad, value=1-alpha) */
         ag_float den;
         if (avg) {
@@ -218,7 +241,8 @@ static void rmsprop(const nn_optim *o, ag_float *p, const ag_float *g, int n, ag
     }
 }
 
-static void adamw(const nn_optim *o, ag_float *p, const ag_float *g, int n, ag_float *m, ag_float *v)
+INLINE void adamw(const nn_optim *o, ag_float *p, ag_float *g, int n, ag_float s, int zero, ag_float *m,
+                  ag_float *v)
 {
     const ag_float decay = (ag_float)(1 - o->lr * o->weight_decay);
     const ag_float b1 = (ag_float)o->beta1, b2 = (ag_float)o->beta2, eps = (ag_float)o->eps;
@@ -226,17 +250,19 @@ static void adamw(const nn_optim *o, ag_float *p, const ag_float *g, int n, ag_f
     const double c1 = 1 - pow(o->beta1, (double)o->step), c2 = 1 - pow(o->beta2, (double)o->step);
     const ag_float nstep = (ag_float)-(o->lr / c1), c2s = (ag_float)sqrt(c2);
     for (int k = 0; k < n; k++) {
+        ag_float gk = read_grad(g, k, s, zero);
         p[k] = p[k] * decay;                         /* param.mul_(1 - lr * weight_decay) */
-        m[k] = m[k] * b1 + one_b1 * g[k];            /* exp_avg.mul_(beta1).add_(grad, alpha=1-beta1) */
-        v[k] = v[k] * b2 + one_b2 * g[k] * g[k];     /* exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1-beta2) */
+        m[k] = m[k] * b1 + one_b1 * gk;              /* exp_avg.mul_(beta1).add_(grad, alpha=1-beta1) */
+        v[k] = v[k] * b2 + one_b2 * gk * gk;         /* exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1-beta2) */
         ag_float den = SQRT(v[k]) / c2s + eps;       /* (exp_avg_sq.sqrt() / sqrt(bc2)).add_(eps) */
         p[k] = p[k] + nstep * m[k] / den;            /* param.addcdiv_(exp_avg, denom, value=-lr/bc1) */
     }
 }
 
-/* In ag_float arithmetic, as torch.optim does in float32, with one loop per case so the
+/* One update from the gradients times s, zeroing them as they are read when zero is 1.
+ * In ag_float arithmetic, as torch.optim does in float32, with one loop per case so the
  * common ones (plain SGD above all) vectorise. */
-NN_CLONES void nn_optim_step(nn_optim *o)
+INLINE void step(nn_optim *o, ag_float s, int zero)
 {
     nn_params *ps = o->params;
     long numel = nn_params_numel(ps), at = 0;
@@ -247,35 +273,44 @@ NN_CLONES void nn_optim_step(nn_optim *o)
     const ag_float b1 = (ag_float)o->beta1, b2 = (ag_float)o->beta2, eps = (ag_float)o->eps;
     const ag_float one_b1 = (ag_float)(1 - o->beta1), one_b2 = (ag_float)(1 - o->beta2); /* exact before rounding */
     for (int i = 0; i < ps->n; i++) {
-        ag_float *p = ps->p[i]->data;
-        const ag_float *g = ps->p[i]->grad;
+        ag_float *p = ps->p[i]->data, *g = ps->p[i]->grad;
         int n = ps->p[i]->size;
         if (o->kind == NN_SGD && mom == 0 && wd == 0) { /* p -= lr g */
-            for (int k = 0; k < n; k++) p[k] -= lr * g[k];
+            for (int k = 0; k < n; k++) p[k] -= lr * read_grad(g, k, s, zero);
         } else if (o->kind == NN_SGD) { /* d = g + wd p; buf = mom buf + d (buf starts at 0); p -= lr buf */
             ag_float *buf = o->state + at;
             for (int k = 0; k < n; k++) {
-                ag_float d = g[k] + wd * p[k];
+                ag_float d = read_grad(g, k, s, zero) + wd * p[k];
                 if (mom != 0) d = buf[k] = mom * buf[k] + d;
                 p[k] -= lr * d;
             }
         } else if (o->kind == NN_ADAM) {
             ag_float *m = o->state + at, *v = o->state + numel + at;
             for (int k = 0; k < n; k++) {
-                ag_float d = g[k] + wd * p[k];
+                ag_float d = read_grad(g, k, s, zero) + wd * p[k];
                 m[k] = b1 * m[k] + one_b1 * d;
                 v[k] = b2 * v[k] + one_b2 * d * d;
                 p[k] -= lr * (m[k] / c1) / (SQRT(v[k] / c2) + eps);
             }
         } else if (o->kind == NN_ADAGRAD) {
-            adagrad(o, p, g, n, o->state + at);
+            adagrad(o, p, g, n, s, zero, o->state + at);
         } else if (o->kind == NN_RMSPROP) {
-            rmsprop(o, p, g, n, o->state + at, numel);
+            rmsprop(o, p, g, n, s, zero, o->state + at, numel);
         } else if (o->kind == NN_ADAMW) {
-            adamw(o, p, g, n, o->state + at, o->state + numel + at);
+            adamw(o, p, g, n, s, zero, o->state + at, o->state + numel + at);
         }
         at += n;
     }
+}
+
+NN_CLONES void nn_optim_step(nn_optim *o)
+{
+    step(o, 1, 0);
+}
+
+NN_CLONES void nn_optim_step_zero(nn_optim *o, ag_float grad_scale)
+{
+    step(o, grad_scale, 1);
 }
 
 void nn_optim_free(nn_optim *o)

@@ -1,6 +1,7 @@
 /* nn_train.c -- what training loops share beside the optimizer: copies of a model for
  * threads (values one way, gradients the other), the scan for a value that is not
- * finite, and learning-rate schedules. */
+ * finite, the check before an update (that scan and clipping's factor in one pass),
+ * and learning-rate schedules. */
 #include <math.h>
 #include <string.h>
 
@@ -57,6 +58,61 @@ NN_CLONES const char *nn_params_first_nonfinite(const nn_params *ps, int grads)
         for (int l = 0; l < 64; l++)
             if (z[l] != 0) return ps->p[i]->name;
     }
+    return NULL;
+}
+
+/* What nn_clip_grad_norm (nn_params.c) does at this norm: the factor it scales every
+ * gradient by; 1 when it leaves them as they are. Its formula, repeated; the tests
+ * check the two give the same gradients. For max_norm > 0 it never increases with
+ * the norm. */
+static ag_float clip_factor(double norm, double max_norm)
+{
+    return norm > max_norm && norm > 0 ? (ag_float)(max_norm / (norm + 1e-6)) : 1;
+}
+
+/* The norm decides the factor, and nn_clip_grad_norm adds the squares one after another
+ * in double: a chain of dependent adds, four cycles each. Here they are added in 32
+ * lanes, which vectorise and overlap. Both are sums of the same n non-negative terms,
+ * each within (n-1) 2^-53 of their exact sum (relative, to first order), so within
+ * (n-1) 2^-52 of each other: the serial sum lies in [sq - err, sq + err] with err =
+ * (n+2) 2^-50 sq (four times that bound, so the rounding of err itself and the
+ * first-order terms fit in it), plus 2^-1000 for what rounds below DBL_MIN (double
+ * builds). The factor never increases with the sum, so if it is the same at both ends
+ * it is the serial sum's. If not (the norm within about n 2^-53 of max_norm, or of
+ * where the factor rounds to the next float: about one clipped step in 2^26 / n), the
+ * serial sum is taken after all: nn_clip_grad_norm with max_norm = inf, which scales
+ * nothing. A sum that is not finite means a NaN or an infinity (a float squared cannot
+ * overflow a double), which the exact scan names; in double builds squares can
+ * overflow, and then too the serial sum decides. */
+NN_CLONES const char *nn_params_check_grads(const nn_params *ps, double max_norm, ag_float *scale)
+{
+    *scale = 1;
+    if (!(max_norm > 0) || isinf(max_norm)) return nn_params_first_nonfinite(ps, 1);
+    double z[32] = {0}, sq = 0;
+    long n = 0;
+    for (int i = 0; i < ps->n; i++) {
+        const ag_float *g = ps->p[i]->grad;
+        int m = ps->p[i]->size, m32 = m - m % 32;
+        for (int k = 0; k < m32; k += 32)
+            for (int l = 0; l < 32; l++) z[l] += (double)g[k + l] * g[k + l];
+        for (int k = m32; k < m; k++) z[0] += (double)g[k] * g[k];
+        n += m;
+    }
+    for (int l = 0; l < 32; l++) sq += z[l];
+    if (!isfinite(sq)) {
+        const char *bad = nn_params_first_nonfinite(ps, 1);
+        if (bad) return bad;
+    } else if ((double)n < 0x1p40) { /* (past 2^40 values the first-order bound is not enough) */
+        double err = sq * (double)(n + 2) * 0x1p-50 + 0x1p-1000;
+        ag_float at_hi = clip_factor(sqrt(sq + err), max_norm);
+        ag_float at_lo = clip_factor(sqrt(sq > err ? sq - err : 0), max_norm);
+        if (at_hi == at_lo) {
+            *scale = at_hi;
+            return NULL;
+        }
+    }
+    /* (ps is not changed: an infinite bound scales nothing) */
+    *scale = clip_factor(nn_clip_grad_norm((nn_params *)ps, INFINITY), max_norm);
     return NULL;
 }
 

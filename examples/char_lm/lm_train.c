@@ -507,6 +507,7 @@ agree:
     signal(SIGTERM, on_signal);
     double t0 = now(), tw = t0, last_loss = NAN;
     long start = rs.step;
+    nn_params_zero_grad(&m.ps); /* once: from here on each update zeroes them as it reads them */
     while (rs.step < total && !STOP) {
         long chunk = rs.step % cpe;
 #ifdef LM_MPI
@@ -560,8 +561,7 @@ agree:
                 idx[s * B + b] = tx.ids[p];
                 tgt[s * B + b] = tx.ids[p + 1];
             }
-        ag_tape_reset(t);
-        nn_params_zero_grad(&m.ps);
+        ag_tape_reset(t); /* (m's gradients are 0: zeroed before the loop, then by each update) */
         ag_tensor *last[2 * LM_MAX_LAYERS];
         ag_tensor *logits = lm_forward(t, &m, &st, idx, (int)T, (int)B, last);
         ag_tensor *loss = ag_cross_entropy(t, logits, tgt, NULL); /* mean over the T * B characters */
@@ -571,14 +571,14 @@ agree:
         }
         double step_loss = loss->data[0];
 #endif
-        if (o->clip > 0) nn_clip_grad_norm(&m.ps, o->clip);
-        const char *bad = nn_params_first_nonfinite(&m.ps, 1);
+        ag_float scale; /* --clip's factor, found in the pass that checks the gradients */
+        const char *bad = nn_params_check_grads(&m.ps, o->clip, &scale);
         if (bad) {
             fprintf(stderr, LM_PROG " train: step %ld: the gradient of %s is not finite; try a smaller --lr\n",
                     rs.step + 1, bad);
             goto done;
         }
-        nn_optim_step(&opt);
+        nn_optim_step_zero(&opt, scale); /* = nn_clip_grad_norm, nn_optim_step, nn_params_zero_grad */
         rs.step++;
         rs.window_sum += step_loss;
         if (++rs.window_n == o->log_every) {

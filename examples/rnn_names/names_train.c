@@ -153,16 +153,19 @@ static void relax(void)
 #endif
 }
 
-/* One slice: the copy takes m's weights, then forward, loss, backward. A whole batch
- * takes the mean loss exactly as a single thread always has; a slice sums its losses
- * and divides by the batch size, so that the slices' gradients add up to the gradient
- * of the batch's mean. */
+/* One slice: the copy takes m's weights and zeroes its gradients, then forward, loss,
+ * backward. (m's own gradients are 0 already: names_train zeroes them before the first
+ * step, and each update zeroes them as it reads them.) A whole batch takes the mean
+ * loss exactly as a single thread always has; a slice sums its losses and divides by
+ * the batch size, so that the slices' gradients add up to the gradient of the batch's
+ * mean. */
 static void worker_step(names_worker *w)
 {
-    if (w->m != w->pool->w[0].m) /* m is only read meanwhile; copies of one model: the layouts match */
+    if (w->m != w->pool->w[0].m) { /* m is only read meanwhile; copies of one model: the layouts match */
         nn_params_copy_data(&w->m->ps, &w->pool->w[0].m->ps, NULL, 0);
+        nn_params_zero_grad(&w->m->ps);
+    }
     ag_tape_reset(w->tape);
-    nn_params_zero_grad(&w->m->ps);
     w->loss = 0;
     w->failed = 0;
     if (w->n == 0) return;
@@ -432,11 +435,15 @@ static void draw_batch(run *u, const names_item **batch, int *targets, int n)
     }
 }
 
-/* A step's loss and gradients must be finite before they touch the model. 0, or -1
- * with the message: which tensor, or the loss, and what to do. */
-static int check_step(double l, const names_model *m, const names_train_result *r, char *err, size_t errlen)
+/* A step's loss and gradients must be finite before they touch the model. 0 with
+ * *scale the factor --clip scales the gradients by (1 without clipping), found in the
+ * same pass as the check; or -1 with the message: which tensor, or the loss, and what
+ * to do. */
+static int check_step(double l, const names_model *m, double clip, ag_float *scale, const names_train_result *r,
+                      char *err, size_t errlen)
 {
-    const char *tensor = isfinite(l) ? nn_params_first_nonfinite(&m->ps, 1) : NULL;
+    *scale = 1;
+    const char *tensor = isfinite(l) ? nn_params_check_grads(&m->ps, clip, scale) : NULL;
     if (isfinite(l) && !tensor) return 0;
     char what[128];
     if (tensor) snprintf(what, sizeof what, "the gradient of '%s' has a NaN or Inf", tensor);
@@ -529,6 +536,7 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
         bad = pool_init(&pool, m, T, S, first, dist, err, errlen) != 0;
     }
     if (agree(dist, bad, err, errlen)) goto done; /* no process starts unless all can */
+    nn_params_zero_grad(&m->ps); /* once: from here on each update zeroes them as it reads them */
     u.t0 = u.last_print = now();
     while (r->names_seen < u.total) {
         int n = (int)(u.total - r->names_seen < B ? u.total - r->names_seen : B);
@@ -540,7 +548,8 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
         if (pool_step(&pool, batch, targets, n, o->dropout > 0 ? &u.st.drop : NULL, r->names_seen, &l, err, errlen) != 0)
             goto done;
         r->steps++;
-        if (check_step(l, m, r, err, errlen) != 0) goto done;
+        ag_float scale;
+        if (check_step(l, m, o->clip, &scale, r, err, errlen) != 0) goto done;
         /* A periodic save is made here, before the update: these parameters have just given a
          * finite loss and gradient, so the file always holds a state known to be good. (With
          * other processes, rank 0 saves and all learn whether it could.) */
@@ -549,9 +558,8 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
             if (agree(dist, o->save && o->save(o->save_ud, &before, err, errlen) != 0, err, errlen)) goto done;
             r->saved_at = r->names_seen;
         }
-        if (o->clip > 0) nn_clip_grad_norm(&m->ps, o->clip);
         if (o->cosine) opt->lr = nn_schedule_lr(&cosine, r->names_seen);
-        nn_optim_step(opt);
+        nn_optim_step_zero(opt, scale); /* = nn_clip_grad_norm, nn_optim_step, nn_params_zero_grad */
         /* (an update that overflows shows up at the next step, as a non-finite loss) */
         r->names_seen += n;
         account(&u, r, n, l);

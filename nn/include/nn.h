@@ -320,6 +320,15 @@ const char *nn_optim_kind_name(nn_optim_kind k);
 void nn_optim_step(nn_optim *o); /* one update from the parameters' current gradients */
 void nn_optim_free(nn_optim *o); /* NULL or a zeroed struct is fine */
 
+/* nn_optim_step on the gradients times grad_scale (each product rounded to ag_float, as
+ * nn_clip_grad_norm leaves them; 1: the gradients as they are), setting every gradient
+ * to 0 right after reading it. The parameters, state and gradients of
+ * nn_clip_grad_norm (when grad_scale is its factor, from nn_params_check_grads), then
+ * nn_optim_step, then nn_params_zero_grad, bit for bit, in one pass over the values
+ * instead of three. For loops that zero the gradients before the next backward anyway:
+ * zero them once before the first. nn_optim_step keeps them. */
+void nn_optim_step_zero(nn_optim *o, ag_float grad_scale);
+
 /* ---- training helpers -------------------------------------------------------------------
  * For loops that run copies of one model (threads, processes): two registries of the
  * same model hold the same parameters in the same order. Both return NN_OK, or
@@ -335,6 +344,26 @@ nn_status nn_params_add_grads(nn_params *to, const nn_params *from, char *err, s
 /* The name of the first parameter holding a NaN or an infinity in its values (grads =
  * 0) or its gradient (grads = 1), or NULL when all are finite. One pass, vectorised. */
 const char *nn_params_first_nonfinite(const nn_params *ps, int grads);
+
+/* The check before an update, and clipping's factor, changing nothing: the name of the
+ * first parameter whose gradient holds a NaN or an infinity (the one
+ * nn_params_first_nonfinite names), with *scale = 1; or NULL, with *scale = the factor
+ * nn_clip_grad_norm(ps, max_norm) would multiply every gradient by (1 when their norm is
+ * at most max_norm). max_norm <= 0 or infinite: no clipping, *scale = 1. One vectorised
+ * pass: the squares are added in parallel lanes, and only when that sum cannot settle
+ * the factor (the norm within about n 2^-53 of max_norm, or of where the factor rounds
+ * to the next float: about one clipped step in 2^26 / n, for n values) is
+ * nn_clip_grad_norm's own serial sum taken as well. So a training step that read every
+ * gradient four or five times:
+ *     bad = nn_params_first_nonfinite(&ps, 1);   // stop if bad: nothing changed yet
+ *     nn_clip_grad_norm(&ps, clip);              // when clip > 0
+ *     nn_optim_step(&opt);
+ *     nn_params_zero_grad(&ps);
+ * reads them twice, with the same results bit for bit:
+ *     ag_float scale;
+ *     bad = nn_params_check_grads(&ps, clip, &scale);   // stop if bad
+ *     nn_optim_step_zero(&opt, scale);                   // the gradients are then 0 */
+const char *nn_params_check_grads(const nn_params *ps, double max_norm, ag_float *scale);
 
 /* Learning-rate schedules as torch.optim.lr_scheduler computes them, as a function of
  * the step (0-based):
