@@ -466,6 +466,7 @@ static int train_run(lm_options *o)
         SETUP_FAIL;
     }
     t = ag_tape_new();
+    if (t) ag_tape_release_grads(t, 1); /* a chunk's gradients reuse one another's memory */
     idx = malloc((size_t)(T * B) * sizeof *idx);
     tgt = malloc((size_t)(T * B) * sizeof *tgt);
     if (!t || !idx || !tgt || lm_state_new(&st, &m, (int)B) != 0) {

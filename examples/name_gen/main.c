@@ -165,6 +165,7 @@ static int train(int argc, char **argv)
     ag_tape *t = ag_tape_new();
     nn_optim opt = {0};
     rc = 1;
+    if (t) ag_tape_release_grads(t, 1); /* a step's gradients reuse one another's memory */
     if (!t || model_init(&m, d.n_classes, (int)hidden, &rng) != 0) {
         fprintf(stderr, PROG " train: out of memory\n");
         ag_tape_free(t);

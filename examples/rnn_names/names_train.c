@@ -253,6 +253,7 @@ static int pool_init(names_pool *p, names_model *m, int T, int S, int first, con
         names_worker *w = &p->w[i];
         w->pool = p;
         if (!(w->tape = ag_tape_new())) goto oom;
+        ag_tape_release_grads(w->tape, 1); /* a step's gradients reuse one another's memory */
         if (i == 0) {
             w->m = m;
             continue;
