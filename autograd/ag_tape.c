@@ -325,6 +325,16 @@ ag_tensor *ag_node_in(const ag_node *n, int i) { return i >= 0 && i < n->n_in ? 
 ag_tensor *ag_node_out(const ag_node *n) { return n->out; }
 void *ag_node_saved(const ag_node *n) { return n->saved; }
 
+/* With release on, a gradient takes a whole power of two of bytes (at least 64), so
+ * that one freed by a step fits the next step's even when the next has a few more
+ * rows (a packed batch grows step by step as backward goes back in time). */
+static size_t spare_cap(size_t n)
+{
+    size_t c = 64;
+    while (c < n) c *= 2;
+    return c;
+}
+
 ag_float *ag_grad(ag_tape *t, ag_tensor *x)
 {
     if (!x || !x->requires_grad) return NULL;
@@ -342,7 +352,7 @@ ag_float *ag_grad(ag_tape *t, ag_tensor *x)
             ag__arena_unpoison(s, n);
             x->grad = (ag_float *)(void *)s;
         } else {
-            x->grad = ag__arena(t, n);
+            x->grad = ag__arena(t, t->release ? spare_cap(n) : n);
         }
         if (x->grad) memset(x->grad, 0, n);
     }
@@ -407,7 +417,7 @@ static void give_back(ag_tape *t, ag_node *n, const ag_tensor *root)
 {
     ag_tensor *x = n->out;
     if (!t->release || t->keep || x == root || x->view_of || !x->grad) return;
-    size_t cap = ((size_t)x->size * sizeof(ag_float) + 63) & ~(size_t)63; /* arena blocks are whole 64s */
+    size_t cap = spare_cap((size_t)x->size * sizeof(ag_float)); /* as ag_grad took it */
     spare *s = (spare *)(void *)x->grad;
     s->cap = cap;
     s->next = t->spares;
@@ -438,8 +448,12 @@ ag_status ag_backward_seed(ag_tape *t, ag_tensor *out, const ag_float *seed)
         return t->status;
     }
     /* Clear gradients of tape tensors from an earlier pass; parameters accumulate. */
-    for (ag_node *n = t->last; n; n = n->prev) /* a view's lies in its input's: cleared there, or a parameter's */
-        if (n->out->grad && !n->out->view_of) memset(n->out->grad, 0, (size_t)n->out->size * sizeof(ag_float));
+    for (ag_node *n = t->last; n; n = n->prev) {
+        if (!n->out->grad) continue;
+        if (t->release) n->out->grad = NULL; /* taken afresh, in whole powers of two (spare_cap) */
+        else if (!n->out->view_of) /* a view's lies in its input's: cleared there, or a parameter's */
+            memset(n->out->grad, 0, (size_t)n->out->size * sizeof(ag_float));
+    }
     if (!out->requires_grad) return AG_OK; /* nothing upstream wants a gradient */
     ag_float *g = ag_grad(t, out);
     if (!g) return t->status;

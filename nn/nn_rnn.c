@@ -170,10 +170,24 @@ static ag_tensor *cell(ag_tape *t, const nn_rnn *m, ag_tensor *const *gi, ag_ten
     return NULL;
 }
 
-/* Rows [lo, hi) of each gate's projection */
-static void step_rows(ag_tape *t, const nn_rnn *m, ag_tensor *const *gi, int lo, int hi, ag_tensor **out)
+/* A one-hot input (ag_one_hot's mark over all its columns) makes the input projection
+ * a lookup, which costs the same one step at a time as all at once; done per step, its
+ * gradients are released step by step (ag_tape_release_grads) instead of being held for
+ * every step at once. Any other input is projected once over all steps (one large
+ * product). */
+static int lookup(const nn_rnn *m, const ag_tensor *X)
 {
+    return X && X->hot && X->hot_col == 0 && X->hot_cols == m->input;
+}
+
+/* Rows [lo, hi) of each gate's projection: a view of the projection of all rows X, or
+ * with a lookup, the projection of those rows of X */
+static int step_rows(ag_tape *t, const nn_rnn *m, ag_tensor *X, ag_tensor *const *gi, int lo, int hi,
+                     ag_tensor **out)
+{
+    if (lookup(m, X)) return project(t, m, ag_slice(t, X, 0, lo, hi), out);
     for (int k = 0; k < m->gates; k++) out[k] = ag_slice(t, gi[k], 0, lo, hi);
+    return 0;
 }
 
 /* A padded batch without wasted work (see nn__packing): the input projection runs once
@@ -191,7 +205,8 @@ static ag_tensor *rnn_forward_packed(ag_tape *t, const nn_rnn *m, ag_tensor *x, 
     ag_tensor **steps = all ? ag_tape_alloc(t, (size_t)T * sizeof *steps) : NULL;
     if (!ends || !parts || (all && !steps) || nn__pack(t, lengths, T, N, &pk) != 0) return NULL;
     ag_tensor *flat = ag_reshape(t, x, 2, (int[]){T * N, m->input}), *gi[4], *gs[4];
-    if (project(t, m, ag_index_select(t, flat, 0, pk.rows, pk.off[T]), gi) != 0) return NULL; /* (P, H) each */
+    ag_tensor *X = ag_index_select(t, flat, 0, pk.rows, pk.off[T]); /* (P, I): the live rows, step by step */
+    if (!lookup(m, X) && project(t, m, X, gi) != 0) return NULL; /* (P, H) each */
     ag_tensor *h = h0 ? ag_index_select(t, h0, 0, pk.order, N) : ag_zeros(t, 2, (int[]){N, H}); /* sorted */
     ag_tensor *c = m->kind == NN_LSTM ? ag_zeros(t, 2, (int[]){N, H}) : NULL;
     if (!h) return NULL;
@@ -206,7 +221,7 @@ static ag_tensor *rnn_forward_packed(ag_tape *t, const nn_rnn *m, ag_tensor *x, 
             if (c) c = ag_slice(t, c, 0, 0, n);
         }
         ag_tensor *c_new = c;
-        step_rows(t, m, gi, pk.off[s], pk.off[s] + n, gs);
+        if (step_rows(t, m, X, gi, pk.off[s], pk.off[s] + n, gs) != 0) return NULL;
         h = cell(t, m, gs, h, &c_new); /* (n, H) */
         c = c_new;
         ends[s] = ending == 0 ? NULL : ending == n ? h : ag_slice(t, h, 0, n - ending, n);
@@ -249,8 +264,8 @@ ag_tensor *nn_rnn_forward(ag_tape *t, const nn_rnn *m, ag_tensor *x, const int *
     if (padded) return rnn_forward_packed(t, m, x, lengths, h0, all);
     /* The input projection of every step at once: (T*N, I) -> (T*N, H) per gate; step s
      * is rows [s*N, (s+1)*N). */
-    ag_tensor *gi[4], *gs[4];
-    if (project(t, m, ag_reshape(t, x, 2, (int[]){T * N, m->input}), gi) != 0) return NULL;
+    ag_tensor *gi[4], *gs[4], *X = ag_reshape(t, x, 2, (int[]){T * N, m->input});
+    if (!lookup(m, X) && project(t, m, X, gi) != 0) return NULL;
     ag_tensor *h = h0 ? h0 : ag_zeros(t, 2, (int[]){N, H});
     ag_tensor *c = m->kind == NN_LSTM ? ag_zeros(t, 2, (int[]){N, H}) : NULL;
     ag_tensor **steps = all ? ag_tape_alloc(t, (size_t)T * sizeof *steps) : NULL;
@@ -260,7 +275,7 @@ ag_tensor *nn_rnn_forward(ag_tape *t, const nn_rnn *m, ag_tensor *x, const int *
         snprintf(label, sizeof label, "%s step %d", name, s);
         ag_tape_group(t, label); /* graph dumps draw each step as a cluster */
         ag_tensor *c_new = c;
-        step_rows(t, m, gi, s * N, (s + 1) * N, gs);
+        if (step_rows(t, m, X, gi, s * N, (s + 1) * N, gs) != 0) return NULL;
         ag_tensor *h_new = cell(t, m, gs, h, &c_new);
         h = h_new;
         c = c_new;
