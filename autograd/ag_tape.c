@@ -325,12 +325,14 @@ ag_tensor *ag_node_in(const ag_node *n, int i) { return i >= 0 && i < n->n_in ? 
 ag_tensor *ag_node_out(const ag_node *n) { return n->out; }
 void *ag_node_saved(const ag_node *n) { return n->saved; }
 
-/* With release on, a gradient takes a whole power of two of bytes (at least 64), so
- * that one freed by a step fits the next step's even when the next has a few more
- * rows (a packed batch grows step by step as backward goes back in time). */
+/* With release on, a gradient of up to 256 KiB takes a whole power of two of bytes (at
+ * least 64): one freed by a step then fits the next step's even when the next has a
+ * few more rows (a packed batch grows step by step as backward goes back in time).
+ * Larger ones, rarely of a size that repeats, take what they need. */
 static size_t spare_cap(size_t n)
 {
     size_t c = 64;
+    if (n > 256 * 1024) return (n + 63) & ~(size_t)63;
     while (c < n) c *= 2;
     return c;
 }
