@@ -100,7 +100,7 @@ ag_tensor *nn_dropout(ag_tape *t, ag_tensor *x, double p, ag_rng *rng)
     ag_tensor *mask = ag_zeros(t, x->rank, x->shape);
     if (!mask) return NULL;
     ag_float keep = (ag_float)(1 / (1 - p));
-    for (int i = 0; i < mask->size; i++) mask->data[i] = ag_rng_uniform(rng) < p ? 0 : keep;
+    ag_rng_mask(rng, p, keep, mask->data, mask->size); /* data[i]: 0 if uniform draw i < p, else keep */
     return ag_mul(t, x, mask);
 }
 

@@ -533,6 +533,34 @@ static void kernels_keep_rows_apart(void **state)
     ag_param_free(w);
 }
 
+/* ag_rng_mask draws what n calls of ag_rng_uniform draw, decides u < p the same way
+ * (p at a drawn value exactly included: u == p keeps), and leaves the same stream. */
+static void rng_mask_is_uniform_draws(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    ag_float got[N];
+    for (int pi = 0; pi < 7; pi++) {
+        ag_rng a, b;
+        ag_rng_seed(&a, 77 + (uint64_t)pi);
+        b = a;
+        double p = (double[]){0, 0.3, 0.5, 0.999999, 1, -1, -1}[pi];
+        if (p < 0) { /* p exactly one of the draws (the 10th), or just above it */
+            ag_rng c = a;
+            for (int i = 0; i < 10; i++) p = ag_rng_uniform(&c);
+            if (pi == 6) p = nextafter(p, 1);
+        }
+        ag_rng_mask(&a, p, 2.5f, got, N);
+        for (int i = 0; i < N; i++) assert_true(got[i] == (ag_rng_uniform(&b) < p ? 0 : 2.5f));
+        assert_true(a.state == b.state);
+    }
+    ag_rng a, b;
+    ag_rng_seed(&a, 5);
+    b = a;
+    ag_rng_mask(&a, 0.5, 1, got, 0); /* nothing drawn */
+    assert_true(a.state == b.state);
+}
+
 /* The kernels over sub-matrices (rows lda, ldb, ldc apart: a block of columns of a
  * wider matrix, as linear uses for the columns next to a one-hot block) give, bit for
  * bit, what the contiguous kernels give on a copy of the block, and leave the columns
@@ -675,7 +703,7 @@ int main(void)
         cmocka_unit_test(permute_bmm_stack_embedding_values), cmocka_unit_test(loss_values),
         cmocka_unit_test(sampling),
         cmocka_unit_test(kernels_against_double), cmocka_unit_test(kernels_are_batch_invariant),
-        cmocka_unit_test(kernels_keep_rows_apart), cmocka_unit_test(kernels_strided),
+        cmocka_unit_test(kernels_keep_rows_apart), cmocka_unit_test(kernels_strided), cmocka_unit_test(rng_mask_is_uniform_draws),
 #ifndef AG_DOUBLE
         cmocka_unit_test(exp_tanh_sigmoid_accuracy),
 #endif
