@@ -41,10 +41,12 @@ blas_core() {
 print(l.openblas_get_corename().decode())' 2>/dev/null || echo "not found"
 }
 detected=$( (unset OPENBLAS_CORETYPE; blas_core) )
+asis=""  # the kernels OpenBLAS picked itself, when the script gave it others
 if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "$detected" = Prescott ]; then
   if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
   elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell
   fi
+  [ -n "${OPENBLAS_CORETYPE:-}" ] && asis=$detected
 fi
 echo "OpenBLAS kernels: $detected as detected; in use: $(if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
   echo "$(blas_core) (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE)"; else echo "$detected"; fi); 1 thread (OPENBLAS_NUM_THREADS=1)"
@@ -124,6 +126,19 @@ echo "GRU hidden 128 batch 64 Adam, 1 epoch: names_per_s $(each tgru names_per_s
 run tgru1024 $PY "$REF" --data "$DATA" --mode gru --hidden 1024 --iters 512 --batch 64 --lr 0.002
 echo "GRU hidden 1024 batch 64 Adam, 512 names: names_per_s $(each tgru1024 names_per_s)"
 
+if [ -n "$asis" ]; then # the same three regimes and char_lm with OpenBLAS as installed
+  echo "== PyTorch $TORCH again, OpenBLAS as installed ($asis kernels), 1 thread, best of $REPS"
+  reps t1a env OPENBLAS_CORETYPE="$asis" $PY "$REF" --data "$DATA" --mode persample --iters "$TB1" --no-eval
+  echo "tutorial batch 1: names_per_s $(each t1a names_per_s)"
+  reps t64a env OPENBLAS_CORETYPE="$asis" $PY "$REF" --data "$DATA" --mode batched --iters "$B1" --batch 64 --no-eval
+  echo "tutorial batch 64: names_per_s $(each t64a names_per_s)"
+  reps tgrua env OPENBLAS_CORETYPE="$asis" $PY "$REF" --data "$DATA" --mode gru --iters 17961 --batch 64 --lr 0.002
+  echo "GRU hidden 128 batch 64 Adam: names_per_s $(each tgrua names_per_s)"
+  reps tca env OPENBLAS_CORETYPE="$asis" $PY bench/char_lm_torch.py --text examples/char_lm/harbour.txt --model elman \
+    --hidden 100 --seq 25 --batch 1 --optim adam --steps 1500
+  echo "char_lm Elman hidden 100 batch 1: chars_per_s $(each tca chars_per_s)"
+fi
+
 echo "== OpenBLAS sgemm through torch (C += A B as ours: addmm_), 1 thread, the kernels' shapes, best of 10"
 run blas $PY - <<'PY'
 import time, torch
@@ -186,12 +201,20 @@ rec=$(val recipe recipe_wall_s)
 oh=$(val ours gru_h1024_b64_names_per_s); th=$(val tgru1024 names_per_s)
 o64t=$(val ours tutorial_b64_2threads_names_per_s); ogt=$(val ours gru_b64_2threads_names_per_s)
 
-echo "== summary (names/s or chars/s unless said; ratio = ours / PyTorch)"
+echo "== summary (names/s or chars/s unless said; ratio = ours / PyTorch, one thread each;" \
+  "PyTorch's OpenBLAS with the kernels above${asis:+, and indented: as installed, $asis})"
 printf '%-44s %11s %11s %10s %14s  %s\n' regime ours PyTorch/ref figure target "" >"$OUT/summary"
 row "tutorial RNN, batch 1 (names/s)" "$o1" "$t1" "$(ratio "$o1" "$t1")x" ">= 30x" ">=" 30 "$(ratio "$o1" "$t1")"
 row "tutorial RNN, batch 64" "$o64" "$t64" "$(ratio "$o64" "$t64")x" ">= 8x" ">=" 8 "$(ratio "$o64" "$t64")"
 row "GRU h128, batch 64, Adam" "$og" "$tg" "$(ratio "$og" "$tg")x" ">= 6x" ">=" 6 "$(ratio "$og" "$tg")"
 row "char_lm Elman h100, batch 1 (chars/s)" "$oc" "$tc" "$(ratio "$oc" "$tc")x" ">= 15x" ">=" 15 "$(ratio "$oc" "$tc")"
+if [ -n "$asis" ]; then
+  t1a=$(val t1a names_per_s); t64a=$(val t64a names_per_s); tga=$(val tgrua names_per_s); tca=$(val tca chars_per_s)
+  row "  the same, PyTorch's OpenBLAS as installed" "$o1" "$t1a" "$(ratio "$o1" "$t1a")x" ">= 30x" ">=" 30 "$(ratio "$o1" "$t1a")"
+  row "  (its $asis kernels): tutorial b1, b64," "$o64" "$t64a" "$(ratio "$o64" "$t64a")x" ">= 8x" ">=" 8 "$(ratio "$o64" "$t64a")"
+  row "  GRU h128 b64, char_lm Elman h100 b1" "$og" "$tga" "$(ratio "$og" "$tga")x" ">= 6x" ">=" 6 "$(ratio "$og" "$tga")"
+  row "" "$oc" "$tca" "$(ratio "$oc" "$tca")x" ">= 15x" ">=" 15 "$(ratio "$oc" "$tca")"
+fi
 row "GRU batch 64 run, 1 epoch: peak RSS" "${rss}MiB" "-" "${rss_mb}MB" "<= 10 MB" "<=" 10 "$rss_mb"
 row "README GRU recipe, 1 core: wall" "${rec}s" "-" "${rec}s" "<= 30 s" "<=" 30 "$rec"
 for k in nt_64x3072x1024 nn_64x1024x3072 tn_3072x1024x64; do
