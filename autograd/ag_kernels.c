@@ -2,8 +2,9 @@
  * and exp, tanh and sigmoid over arrays.
  *
  * Every element C[i][j] is computed in an order that depends only on K, never on N or
- * M or on where (i, j) falls in a tile: a row's result is the same bit for bit whether
- * it is computed alone or inside a batch. The padding tests rely on that.
+ * M or on where (i, j) falls in a tile or a cache block: a row's result is the same bit
+ * for bit whether it is computed alone or inside a batch. The padding tests rely on
+ * that, and tests/test_kernels_big.c checks it against references in that order.
  *
  * nt (C += A B^T) is a dot product per element: 16 partial sums, lane l taking the k
  * with k % 16 == l in ascending order (the last, short block zero-padded), then added
@@ -267,66 +268,90 @@ AG_INLINE void nt_dots(int RA, int RB, int K, const float *const *a, const float
     }
 }
 
-enum { NT_CHUNK = 128 }; /* rows of B whose tails are packed at a time (8 KB) */
+/* nt in blocks: a chunk of 128 rows of B (their tails packed: 8 KB) against blocks of
+ * up to 64 rows of A (4 KB of tails), as many as fit in NT_L1 floats (24 KB). In a
+ * block each 4 rows of B meet every 4 rows of A in turn: the rows of B are read from
+ * L2 or memory once per block, those of A from L1. Past K = 768 a block is a single
+ * band of 4 rows of A, which meets every row of the chunk. */
+enum { NT_CHUNK = 128, NT_ROWS = 64, NT_L1 = 6144 };
+
+/* C (RA rows from c) += the RA x RB sums, lane r * RB + q for row r, column q < nb */
+AG_INLINE void nt_store(int RA, int RB, int nb, const v16 *sum, float *c, int ldc)
+{
+    if (RA == 1 && nb == 16) {
+        v16 old = load16(c);
+        old += *sum;
+        store16(c, &old);
+    } else if (RA == 4 && nb == 4) { /* lanes 4r .. 4r+3 are row r's 4 sums */
+        v4 q[4] = {__builtin_shufflevector(*sum, *sum, 0, 1, 2, 3), __builtin_shufflevector(*sum, *sum, 4, 5, 6, 7),
+                   __builtin_shufflevector(*sum, *sum, 8, 9, 10, 11),
+                   __builtin_shufflevector(*sum, *sum, 12, 13, 14, 15)};
+        for (int r = 0; r < 4; r++) {
+            v4 old;
+            memcpy(&old, c + (size_t)r * ldc, sizeof old);
+            old += q[r];
+            memcpy(c + (size_t)r * ldc, &old, sizeof old);
+        }
+    } else {
+        float t[LANES];
+        store16(t, sum);
+        for (int r = 0; r < RA; r++)
+            for (int q = 0; q < nb; q++) c[(size_t)r * ldc + q] += t[r * RB + q];
+    }
+}
+
+/* RA rows of A (tails at) with rows j .. j+nb-1 of B (tails bt[j ..] when packed; the
+ * RB - nb rows past them repeat the last), added to C from c */
+AG_INLINE void nt_tile(int RA, int RB, int K, const float *A, int lda, const float (*at)[LANES], const float *B, int ldb,
+                       const float (*bt)[LANES], int packed, int j, int nb, float *c, int ldc)
+{
+    const float *a[4], *ta[4], *b[16], *tb[16];
+    for (int r = 0; r < RA; r++) {
+        a[r] = A + (size_t)r * lda;
+        ta[r] = at[r];
+    }
+    for (int q = 0; q < RB; q++) {
+        int row = j + (q < nb ? q : nb - 1);
+        b[q] = B + (size_t)row * ldb;
+        tb[q] = bt[row];
+    }
+    v16 s[16], sum;
+    nt_dots(RA, RB, K, a, b, ta, packed ? tb : NULL, s);
+    sum = reduce16x16(s);
+    nt_store(RA, RB, nb, &sum, c, ldc);
+}
 
 AG_KERNEL void ag__gemm_nt_ld(int N, int M, int K, const ag_float *A, int lda, const ag_float *B, int ldb, ag_float *C,
                               int ldc)
 {
-    int K0 = K - K % LANES;
-    float bt[NT_CHUNK][LANES], at[4][LANES];
+    int K0 = K - K % LANES, N4 = N - N % 4;
+    int rows = K * NT_ROWS <= NT_L1 ? NT_ROWS : NT_L1 / K / 4 * 4; /* rows of A in a block */
+    rows = rows < 4 ? 4 : rows;
+    float bt[NT_CHUNK][LANES], at[NT_ROWS][LANES];
     for (int j0 = 0; j0 < M; j0 += NT_CHUNK) {
         int mj = M - j0 < NT_CHUNK ? M - j0 : NT_CHUNK;
+        const float *Bj = B + (size_t)j0 * ldb;
+        float *Cj = C + j0;
         /* B's tails are packed when 4-row tiles will reuse them (or K < 16, where a row
          * has no 16 values to load); a single row takes them straight from B */
         int packed = K0 < K && (N >= 4 || K < LANES);
         if (packed)
-            for (int q = 0; q < mj; q++) pack_tail(bt[q], B + (size_t)(j0 + q) * ldb, K0, K);
-        for (int i = 0; i < N; i += 4) {
-            int RA = N - i < 4 ? 1 : 4; /* 4 rows of A at a time, then the rest one by one */
-            for (int ii = i; ii < i + 4 && ii < N; ii += RA) {
-                const float *a[4], *ta[4];
-                for (int r = 0; r < RA; r++) {
-                    a[r] = A + (size_t)(ii + r) * lda;
-                    ta[r] = at[r];
-                    if (K0 < K) pack_tail(at[r], a[r], K0, K);
-                }
-                int RB = RA == 4 ? 4 : 16;
-                for (int j = j0; j < j0 + mj; j += RB) {
-                    int nb = j0 + mj - j < RB ? j0 + mj - j : RB; /* rows past nb repeat the last */
-                    const float *b[16], *tb[16];
-                    for (int q = 0; q < RB; q++) {
-                        int row = j + (q < nb ? q : nb - 1);
-                        b[q] = B + (size_t)row * ldb;
-                        tb[q] = bt[row - j0];
-                    }
-                    v16 s[16], sum;
-                    if (RA == 4) nt_dots(4, 4, K, a, b, ta, packed ? tb : NULL, s);
-                    else nt_dots(1, 16, K, a, b, ta, packed ? tb : NULL, s);
-                    sum = reduce16x16(s);
-                    float *c = C + (size_t)ii * ldc + j;
-                    if (RA == 1 && nb == 16) {
-                        v16 old = load16(c);
-                        old += sum;
-                        store16(c, &old);
-                    } else if (RA == 4 && nb == 4) { /* lanes 4r .. 4r+3 are row r's 4 sums */
-                        v4 q[4] = {__builtin_shufflevector(sum, sum, 0, 1, 2, 3),
-                                   __builtin_shufflevector(sum, sum, 4, 5, 6, 7),
-                                   __builtin_shufflevector(sum, sum, 8, 9, 10, 11),
-                                   __builtin_shufflevector(sum, sum, 12, 13, 14, 15)};
-                        for (int r = 0; r < 4; r++) {
-                            v4 old;
-                            memcpy(&old, c + (size_t)r * ldc, sizeof old);
-                            old += q[r];
-                            memcpy(c + (size_t)r * ldc, &old, sizeof old);
-                        }
-                    } else {
-                        float t[LANES];
-                        store16(t, &sum);
-                        for (int r = 0; r < RA; r++)
-                            for (int q = 0; q < nb; q++) c[(size_t)r * ldc + q] += t[r * RB + q];
-                    }
-                }
-            }
+            for (int q = 0; q < mj; q++) pack_tail(bt[q], Bj + (size_t)q * ldb, K0, K);
+        for (int i0 = 0; i0 < N4; i0 += rows) { /* 4 x 4 tiles */
+            int ni = N4 - i0 < rows ? N4 - i0 : rows;
+            const float *Ai = A + (size_t)i0 * lda;
+            if (K0 < K)
+                for (int r = 0; r < ni; r++) pack_tail(at[r], Ai + (size_t)r * lda, K0, K);
+            for (int j = 0; j < mj; j += 4)
+                for (int i = 0; i < ni; i += 4)
+                    nt_tile(4, 4, K, Ai + (size_t)i * lda, lda, at + i, Bj, ldb, bt, packed, j, mj - j < 4 ? mj - j : 4,
+                            Cj + (size_t)(i0 + i) * ldc + j, ldc);
+        }
+        for (int i = N4; i < N; i++) { /* the last rows of A one by one, with 16 rows of B */
+            if (K0 < K) pack_tail(at[0], A + (size_t)i * lda, K0, K);
+            for (int j = 0; j < mj; j += 16)
+                nt_tile(1, 16, K, A + (size_t)i * lda, lda, at, Bj, ldb, bt, packed, j, mj - j < 16 ? mj - j : 16,
+                        Cj + (size_t)i * ldc + j, ldc);
         }
     }
 }
@@ -339,9 +364,10 @@ AG_KERNEL void ag__gemm_nt_ld(int N, int M, int K, const ag_float *A, int lda, c
  * constants at each call, so the R x V accumulators stay in registers (16 of the 32
  * on AVX-512 and on NEON). keep < VL stores only the last `keep` lanes of the (single)
  * vector: the block then overlaps columns already done, and its first lanes are
- * computed and dropped. */
+ * computed and dropped. P not NULL: the rows of B read are also copied there, ldp
+ * apart. */
 AG_INLINE void axpy_block(int R, int V, int keep, int K, const float *A, size_t sa, size_t sk, const float *B, int ldb,
-                          float *C, int ldc)
+                          float *C, int ldc, float *P, int ldp)
 {
     vf c[4][4];
     for (int r = 0; r < R; r++)
@@ -350,6 +376,8 @@ AG_INLINE void axpy_block(int R, int V, int keep, int K, const float *A, size_t 
         const float *brow = B + (size_t)k * ldb;
         vf b[4];
         for (int v = 0; v < V; v++) b[v] = loadv(brow + v * VL);
+        if (P)
+            for (int v = 0; v < V; v++) storev(P + (size_t)k * ldp + v * VL, &b[v]);
         for (int r = 0; r < R; r++) {
             float x = A[r * sa + k * sk];
             for (int v = 0; v < V; v++) c[r][v] += x * b[v];
@@ -366,18 +394,18 @@ AG_INLINE void axpy_block(int R, int V, int keep, int K, const float *A, size_t 
     }
 }
 
-/* One band of R rows (R = 4 or 1) across all M >= VL columns. */
+/* One band of R rows (R = 4 or 1) across all M >= VL columns (and B copied to P). */
 AG_INLINE void axpy_band(int R, int M, int K, const float *A, size_t sa, size_t sk, const float *B, int ldb,
-                         float *C, int ldc)
+                         float *C, int ldc, float *P, int ldp)
 {
     int MV = M - M % VL, j = 0; /* MV: the columns in whole vectors */
-    for (; j + 4 * VL <= MV; j += 4 * VL) axpy_block(R, 4, VL, K, A, sa, sk, B + j, ldb, C + j, ldc);
+    for (; j + 4 * VL <= MV; j += 4 * VL) axpy_block(R, 4, VL, K, A, sa, sk, B + j, ldb, C + j, ldc, P ? P + j : NULL, ldp);
     switch ((MV - j) / VL) {
-    case 3: axpy_block(R, 3, VL, K, A, sa, sk, B + j, ldb, C + j, ldc); break;
-    case 2: axpy_block(R, 2, VL, K, A, sa, sk, B + j, ldb, C + j, ldc); break;
-    case 1: axpy_block(R, 1, VL, K, A, sa, sk, B + j, ldb, C + j, ldc); break;
+    case 3: axpy_block(R, 3, VL, K, A, sa, sk, B + j, ldb, C + j, ldc, P ? P + j : NULL, ldp); break;
+    case 2: axpy_block(R, 2, VL, K, A, sa, sk, B + j, ldb, C + j, ldc, P ? P + j : NULL, ldp); break;
+    case 1: axpy_block(R, 1, VL, K, A, sa, sk, B + j, ldb, C + j, ldc, P ? P + j : NULL, ldp); break;
     }
-    if (MV < M) axpy_block(R, 1, M - MV, K, A, sa, sk, B + M - VL, ldb, C + M - VL, ldc);
+    if (MV < M) axpy_block(R, 1, M - MV, K, A, sa, sk, B + M - VL, ldb, C + M - VL, ldc, P ? P + M - VL : NULL, ldp);
 }
 
 /* ---- exp, tanh, sigmoid on VL lanes ----------------------------------------------
@@ -518,15 +546,45 @@ void ag__vsigmoid(int n, const ag_float *x, ag_float *z)
 
 #endif
 
+/* nn and tn in blocks, when 8 or more rows of A share them and B is past 32 KB: for
+ * up to 64 rows of A (so their rows of C stay in a few pages), 128 rows (k) by 64
+ * columns of B. The first band of 4 rows copies the block, as it reads it, into a
+ * buffer (34-40 KB, in L1: rows of B a multiple of 4 KB apart would all fall in the
+ * same few sets of L1 and evict each other); the other bands read the copy. Blocks
+ * go through k in ascending order, each adding into C, so every C element still sums
+ * its k in ascending order. */
+enum { AXPY_NB = 64, AXPY_KB = 128, AXPY_JB = 64 };
+
 AG_INLINE void axpy_gemm(int N, int M, int K, const ag_float *A, size_t sa, size_t sk, const ag_float *B, int ldb,
                          ag_float *C, int ldc)
 {
 #ifdef AXPY_VECTOR
     if (K > 2 && M >= VL) {
-        int N4 = N - N % 4;
-        for (int i = 0; i < N4; i += 4)
-            axpy_band(4, M, K, A + (size_t)i * sa, sa, sk, B, ldb, C + (size_t)i * ldc, ldc);
-        for (int i = N4; i < N; i++) axpy_band(1, M, K, A + (size_t)i * sa, sa, sk, B, ldb, C + (size_t)i * ldc, ldc);
+        _Alignas(64) float bp[AXPY_KB * (AXPY_JB + VL)]; /* the last block of columns takes up to JB + VL - 1 */
+        int blocked = N >= 8 && (size_t)K * M > AXPY_KB * AXPY_JB;
+        for (int i0 = 0, nb; i0 < N; i0 += nb) {
+            nb = !blocked || N - i0 - AXPY_NB < 8 ? N - i0 : AXPY_NB; /* >= 8 rows when blocked */
+            int N4 = i0 + nb - nb % 4;
+            for (int k0 = 0, kb; k0 < K; k0 += kb) {
+                kb = !blocked || K - k0 < AXPY_KB ? K - k0 : AXPY_KB;
+                for (int j0 = 0, mj; j0 < M; j0 += mj) {
+                    mj = !blocked || M - j0 - AXPY_JB < VL ? M - j0 : AXPY_JB;
+                    const float *a = A + (size_t)k0 * sk, *b = B + (size_t)k0 * ldb + j0;
+                    int ld = ldb;
+                    for (int i = i0; i < i0 + nb; i += i < N4 ? 4 : 1) {
+                        float *c = C + (size_t)i * ldc + j0;
+                        for (int r = i + 4; blocked && r < i + 8 && r < i0 + nb; r++) /* the next band's C */
+                            for (int j = 0; j < mj; j += 16) __builtin_prefetch(c + (size_t)(r - i) * ldc + j, 1, 3);
+                        if (blocked && i == i0) {
+                            axpy_band(4, mj, kb, a + i * sa, sa, sk, b, ldb, c, ldc, bp, mj);
+                            b = bp;
+                            ld = mj;
+                        } else if (i < N4) axpy_band(4, mj, kb, a + i * sa, sa, sk, b, ld, c, ldc, NULL, 0);
+                        else axpy_band(1, mj, kb, a + i * sa, sa, sk, b, ld, c, ldc, NULL, 0);
+                    }
+                }
+            }
+        }
         return;
     }
 #endif
