@@ -8,12 +8,19 @@ void ag_rng_seed(ag_rng *r, uint64_t seed)
     r->state = seed;
 }
 
-uint64_t ag_rng_u64(ag_rng *r)
+#define GAMMA 0x9E3779B97F4A7C15ull /* the state's step per draw */
+
+/* splitmix64's output for a state */
+static inline uint64_t mix(uint64_t z)
 {
-    uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
+}
+
+uint64_t ag_rng_u64(ag_rng *r)
+{
+    return mix(r->state += GAMMA);
 }
 
 double ag_rng_uniform(ag_rng *r)
@@ -38,17 +45,11 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
 void ag_rng_mask(ag_rng *r, double p, ag_float keep, ag_float *out, int n)
 {
-    const uint64_t gamma = 0x9E3779B97F4A7C15ull, base = r->state;
+    const uint64_t base = r->state;
     double lim = ceil(p * 9007199254740992.0); /* p in [0, 1]: lim in [0, 2^53] */
     uint64_t below = lim < 0 ? 0 : (uint64_t)lim;
-    for (int i = 0; i < n; i++) {
-        uint64_t z = base + (uint64_t)(i + 1) * gamma;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-        out[i] = (z >> 11) < below ? 0 : keep;
-    }
-    if (n > 0) r->state = base + (uint64_t)n * gamma;
+    for (int i = 0; i < n; i++) out[i] = (mix(base + (uint64_t)(i + 1) * GAMMA) >> 11) < below ? 0 : keep;
+    if (n > 0) r->state = base + (uint64_t)n * GAMMA;
 }
 
 int ag_rng_below(ag_rng *r, int n)
