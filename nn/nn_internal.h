@@ -43,6 +43,15 @@ typedef struct {
 } nn__packing;
 
 /* 0, or -1 (out of memory: the tape's error is set). lengths are already checked. */
+/* The factor nn_clip_grad_norm scales every gradient by at this norm (as torch:
+ * max_norm / (norm + 1e-6), rounded to ag_float); 1 when it leaves them as they are.
+ * nn_params_check_grads computes the same factor from its own sum. For max_norm > 0
+ * it never increases with the norm. */
+static inline ag_float nn__clip_factor(double norm, double max_norm)
+{
+    return norm > max_norm && norm > 0 ? (ag_float)(max_norm / (norm + 1e-6)) : 1;
+}
+
 int nn__pack(ag_tape *t, const int *lengths, int T, int N, nn__packing *pk);
 
 #endif

@@ -181,12 +181,10 @@ double nn_clip_grad_norm(nn_params *ps, double max_norm)
     for (int i = 0; i < ps->n; i++)
         for (int k = 0; k < ps->p[i]->size; k++) sq += (double)ps->p[i]->grad[k] * ps->p[i]->grad[k];
     double norm = sqrt(sq);
-    if (norm > max_norm && norm > 0) {
-        /* as torch: scale by max_norm / (norm + 1e-6) */
-        ag_float k = (ag_float)(max_norm / (norm + 1e-6));
+    ag_float k = nn__clip_factor(norm, max_norm);
+    if (k != 1) /* (a factor of 1 changes no value) */
         for (int i = 0; i < ps->n; i++)
             for (int j = 0; j < ps->p[i]->size; j++) ps->p[i]->grad[j] *= k;
-    }
     return norm;
 }
 

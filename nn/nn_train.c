@@ -61,15 +61,6 @@ NN_CLONES const char *nn_params_first_nonfinite(const nn_params *ps, int grads)
     return NULL;
 }
 
-/* What nn_clip_grad_norm (nn_params.c) does at this norm: the factor it scales every
- * gradient by; 1 when it leaves them as they are. Its formula, repeated; the tests
- * check the two give the same gradients. For max_norm > 0 it never increases with
- * the norm. */
-static ag_float clip_factor(double norm, double max_norm)
-{
-    return norm > max_norm && norm > 0 ? (ag_float)(max_norm / (norm + 1e-6)) : 1;
-}
-
 /* The norm decides the factor, and nn_clip_grad_norm adds the squares one after another
  * in double: a chain of dependent adds, four cycles each. Here they are added in 32
  * lanes, which vectorise and overlap. Both are sums of the same n non-negative terms,
@@ -104,15 +95,15 @@ NN_CLONES const char *nn_params_check_grads(const nn_params *ps, double max_norm
         if (bad) return bad;
     } else if ((double)n < 0x1p40) { /* (past 2^40 values the first-order bound is not enough) */
         double err = sq * (double)(n + 2) * 0x1p-50 + 0x1p-1000;
-        ag_float at_hi = clip_factor(sqrt(sq + err), max_norm);
-        ag_float at_lo = clip_factor(sqrt(sq > err ? sq - err : 0), max_norm);
+        ag_float at_hi = nn__clip_factor(sqrt(sq + err), max_norm);
+        ag_float at_lo = nn__clip_factor(sqrt(sq > err ? sq - err : 0), max_norm);
         if (at_hi == at_lo) {
             *scale = at_hi;
             return NULL;
         }
     }
     /* (ps is not changed: an infinite bound scales nothing) */
-    *scale = clip_factor(nn_clip_grad_norm((nn_params *)ps, INFINITY), max_norm);
+    *scale = nn__clip_factor(nn_clip_grad_norm((nn_params *)ps, INFINITY), max_norm);
     return NULL;
 }
 
