@@ -196,10 +196,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_names DATA_DIR [BATCH1_NAMES (>= 64)]\n%s\n", dir && b1 >= 64 ? err : "");
         return 2;
     }
+    allocations(&d, NAMES_TUTORIAL, 1, "tutorial_b1");
+    allocations(&d, NAMES_TUTORIAL, 64, "tutorial_b64");
+    allocations(&d, NAMES_GRU, 64, "gru_b64");
     if (getenv("BENCH_ARENA")) { /* only the allocation and arena figures (seconds) */
-        allocations(&d, NAMES_TUTORIAL, 1, "tutorial_b1");
-        allocations(&d, NAMES_TUTORIAL, 64, "tutorial_b64");
-        allocations(&d, NAMES_GRU, 64, "gru_b64");
         names_free(&d);
         return 0;
     }
@@ -226,9 +226,6 @@ int main(int argc, char **argv)
     kernel("nt", ag__gemm_nt, 64, 3072, 1024);  /* h W_hh^T:  (N,H) (3H,H)^T -> (N,3H) */
     kernel("nn", ag__gemm_nn, 64, 1024, 3072);  /* dh += g W_hh:  (N,3H) (3H,H) -> (N,H) */
     kernel("tn", ag__gemm_tn, 3072, 1024, 64);  /* dW_hh += g^T h:  (N,3H)^T (N,H) -> (3H,H) */
-    allocations(&d, NAMES_TUTORIAL, 1, "tutorial_b1");
-    allocations(&d, NAMES_TUTORIAL, 64, "tutorial_b64");
-    allocations(&d, NAMES_GRU, 64, "gru_b64");
     /* about a second each, best of 3 */
     train_rate("tutorial_b1", &d, NAMES_TUTORIAL, 128, 1, b1, 0, 0, 1, 3);
     train_rate("tutorial_b64", &d, NAMES_TUTORIAL, 128, 64, 5 * b1, 0, 0, 1, 3);
