@@ -43,6 +43,8 @@ typedef struct {
 } nn__packing;
 
 /* 0, or -1 (out of memory: the tape's error is set). lengths are already checked. */
+int nn__pack(ag_tape *t, const int *lengths, int T, int N, nn__packing *pk);
+
 /* The factor nn_clip_grad_norm scales every gradient by at this norm (as torch:
  * max_norm / (norm + 1e-6), rounded to ag_float); 1 when it leaves them as they are.
  * nn_params_check_grads computes the same factor from its own sum. For max_norm > 0
@@ -52,6 +54,22 @@ static inline ag_float nn__clip_factor(double norm, double max_norm)
     return norm > max_norm && norm > 0 ? (ag_float)(max_norm / (norm + 1e-6)) : 1;
 }
 
-int nn__pack(ag_tape *t, const int *lengths, int T, int N, nn__packing *pk);
+/* Where part `part` of `parts` begins among n values laid end to end (nn.h, "one update
+ * in parts"): part n / parts rounded down to a multiple of 16, so that each part starts
+ * on a whole vector; n for part == parts. */
+static inline long nn__part_at(long n, int part, int parts)
+{
+    return part >= parts ? n : (long)((long long)n * part / parts) & ~15L;
+}
+
+/* The values k0 .. k1-1 of a parameter that starts at `at` among the values laid end to
+ * end and has `size` of them, that fall in [lo, hi); 0 when none do. */
+static inline int nn__part_span(long at, int size, long lo, long hi, int *k0, int *k1)
+{
+    long a = lo > at ? lo - at : 0, b = hi - at < size ? hi - at : size;
+    *k0 = (int)a;
+    *k1 = (int)b;
+    return a < b;
+}
 
 #endif

@@ -259,33 +259,36 @@ INLINE void adamw(const nn_optim *o, ag_float *p, ag_float *g, int n, ag_float s
     }
 }
 
-/* One update from the gradients times s, zeroing them as they are read when zero is 1.
- * In ag_float arithmetic, as torch.optim does in float32, with one loop per case so the
- * common ones (plain SGD above all) vectorise. */
-INLINE void step(nn_optim *o, ag_float s, int zero)
+/* Step o->step's update of the values [lo, hi) of the parameters laid end to end, from
+ * the gradients times s, zeroing them as they are read when zero is 1. In ag_float
+ * arithmetic, as torch.optim does in float32, with one loop per case so the common ones
+ * (plain SGD above all) vectorise. Each value's update reads only its own gradient and
+ * state, so any split of [0, numel) gives the same values. */
+INLINE void step_span(nn_optim *o, ag_float s, int zero, long lo, long hi)
 {
     nn_params *ps = o->params;
     long numel = nn_params_numel(ps), at = 0;
-    o->step++;
     const ag_float lr = (ag_float)o->lr, wd = (ag_float)o->weight_decay, mom = (ag_float)o->momentum;
     /* Adam's bias corrections for this step */
     const ag_float c1 = (ag_float)(1 - pow(o->beta1, (double)o->step)), c2 = (ag_float)(1 - pow(o->beta2, (double)o->step));
     const ag_float b1 = (ag_float)o->beta1, b2 = (ag_float)o->beta2, eps = (ag_float)o->eps;
     const ag_float one_b1 = (ag_float)(1 - o->beta1), one_b2 = (ag_float)(1 - o->beta2); /* exact before rounding */
-    for (int i = 0; i < ps->n; i++) {
-        ag_float *p = ps->p[i]->data, *g = ps->p[i]->grad;
-        int n = ps->p[i]->size;
+    for (int i = 0; i < ps->n; at += ps->p[i]->size, i++) {
+        int k0, k1;
+        if (!nn__part_span(at, ps->p[i]->size, lo, hi, &k0, &k1)) continue;
+        ag_float *p = ps->p[i]->data + k0, *g = ps->p[i]->grad + k0, *st = o->state + at + k0;
+        int n = k1 - k0;
         if (o->kind == NN_SGD && mom == 0 && wd == 0) { /* p -= lr g */
             for (int k = 0; k < n; k++) p[k] -= lr * read_grad(g, k, s, zero);
         } else if (o->kind == NN_SGD) { /* d = g + wd p; buf = mom buf + d (buf starts at 0); p -= lr buf */
-            ag_float *buf = o->state + at;
+            ag_float *buf = st;
             for (int k = 0; k < n; k++) {
                 ag_float d = read_grad(g, k, s, zero) + wd * p[k];
                 if (mom != 0) d = buf[k] = mom * buf[k] + d;
                 p[k] -= lr * d;
             }
         } else if (o->kind == NN_ADAM) {
-            ag_float *m = o->state + at, *v = o->state + numel + at;
+            ag_float *m = st, *v = st + numel;
             for (int k = 0; k < n; k++) {
                 ag_float d = read_grad(g, k, s, zero) + wd * p[k];
                 m[k] = b1 * m[k] + one_b1 * d;
@@ -293,24 +296,38 @@ INLINE void step(nn_optim *o, ag_float s, int zero)
                 p[k] -= lr * (m[k] / c1) / (SQRT(v[k] / c2) + eps);
             }
         } else if (o->kind == NN_ADAGRAD) {
-            adagrad(o, p, g, n, s, zero, o->state + at);
+            adagrad(o, p, g, n, s, zero, st);
         } else if (o->kind == NN_RMSPROP) {
-            rmsprop(o, p, g, n, s, zero, o->state + at, numel);
+            rmsprop(o, p, g, n, s, zero, st, numel);
         } else if (o->kind == NN_ADAMW) {
-            adamw(o, p, g, n, s, zero, o->state + at, o->state + numel + at);
+            adamw(o, p, g, n, s, zero, st, st + numel);
         }
-        at += n;
     }
 }
 
 NN_CLONES void nn_optim_step(nn_optim *o)
 {
-    step(o, 1, 0);
+    o->step++;
+    step_span(o, 1, 0, 0, nn_params_numel(o->params));
 }
 
 NN_CLONES void nn_optim_step_zero(nn_optim *o, ag_float grad_scale)
 {
-    step(o, grad_scale, 1);
+    o->step++;
+    step_span(o, grad_scale, 1, 0, nn_params_numel(o->params));
+}
+
+void nn_optim_begin_step(nn_optim *o)
+{
+    o->step++;
+}
+
+NN_CLONES nn_status nn_optim_step_zero_part(nn_optim *o, ag_float grad_scale, int part, int parts)
+{
+    if (!(parts >= 1 && part >= 0 && part < parts)) return NN_EARG;
+    long n = nn_params_numel(o->params);
+    step_span(o, grad_scale, 1, nn__part_at(n, part, parts), nn__part_at(n, part + 1, parts));
+    return NN_OK;
 }
 
 void nn_optim_free(nn_optim *o)

@@ -33,14 +33,42 @@ nn_status nn_params_copy_data(nn_params *to, const nn_params *from, char *err, s
     return s;
 }
 
+/* to's gradients += from's over the values [lo, hi) laid end to end (from's set to 0 as
+ * read when zero_from); the layouts match. */
+static inline void add_span(nn_params *to, nn_params *from, int zero_from, long lo, long hi)
+{
+    long at = 0;
+    for (int i = 0; i < to->n; at += to->p[i]->size, i++) {
+        int k0, k1;
+        if (!nn__part_span(at, to->p[i]->size, lo, hi, &k0, &k1)) continue;
+        ag_float *g = to->p[i]->grad, *h = from->p[i]->grad;
+        if (zero_from)
+            for (int j = k0; j < k1; j++) {
+                g[j] += h[j];
+                h[j] = 0;
+            }
+        else
+            for (int j = k0; j < k1; j++) g[j] += h[j];
+    }
+}
+
 NN_CLONES nn_status nn_params_add_grads(nn_params *to, const nn_params *from, char *err, size_t errlen)
 {
     nn_status s = same_layout(to, from, "nn_params_add_grads", err, errlen);
-    for (int k = 0; s == NN_OK && k < to->n; k++) {
-        ag_float *g = to->p[k]->grad;
-        const ag_float *h = from->p[k]->grad;
-        for (int j = 0; j < to->p[k]->size; j++) g[j] += h[j];
+    if (s == NN_OK) add_span(to, (nn_params *)from, 0, 0, nn_params_numel(to)); /* (from is only read) */
+    return s;
+}
+
+NN_CLONES nn_status nn_params_add_grads_part(nn_params *to, nn_params *from, int zero_from, int part, int parts,
+                                             char *err, size_t errlen)
+{
+    nn_status s = same_layout(to, from, "nn_params_add_grads_part", err, errlen);
+    if (s == NN_OK && !(parts >= 1 && part >= 0 && part < parts)) {
+        if (err && errlen) snprintf(err, errlen, "nn_params_add_grads_part: part %d of %d", part, parts);
+        s = NN_EARG;
     }
+    long n = nn_params_numel(to);
+    if (s == NN_OK) add_span(to, from, zero_from, nn__part_at(n, part, parts), nn__part_at(n, part + 1, parts));
     return s;
 }
 
@@ -63,8 +91,9 @@ NN_CLONES const char *nn_params_first_nonfinite(const nn_params *ps, int grads)
 
 /* The norm decides the factor, and nn_clip_grad_norm adds the squares one after another
  * in double: a chain of dependent adds, four cycles each. Here they are added in 32
- * lanes, which vectorise and overlap. Both are sums of the same n non-negative terms,
- * each within (n-1) 2^-53 of their exact sum (relative, to first order), so within
+ * lanes, which vectorise and overlap (and with parts, each part's lanes, then the parts
+ * in order). Both are sums of the same n non-negative terms, and any order of adding
+ * them is within (n-1) 2^-53 of their exact sum (relative, to first order), so within
  * (n-1) 2^-52 of each other: the serial sum lies in [sq - err, sq + err] with err =
  * (n+2) 2^-50 sq (four times that bound, so the rounding of err itself and the
  * first-order terms fit in it), plus 2^-1000 for what rounds below DBL_MIN (double
@@ -75,26 +104,65 @@ NN_CLONES const char *nn_params_first_nonfinite(const nn_params *ps, int grads)
  * nothing. A sum that is not finite means a NaN or an infinity (a float squared cannot
  * overflow a double), which the exact scan names; in double builds squares can
  * overflow, and then too the serial sum decides. */
-NN_CLONES const char *nn_params_check_grads(const nn_params *ps, double max_norm, ag_float *scale)
+static int clipping(double max_norm)
+{
+    return max_norm > 0 && !isinf(max_norm);
+}
+
+NN_CLONES void nn_params_grad_part(const nn_params *ps, double max_norm, int part, int parts, nn_grad_part *out)
+{
+    long N = nn_params_numel(ps), lo = 0, hi = N, at = 0;
+    if (parts >= 1 && part >= 0 && part < parts) {
+        lo = nn__part_at(N, part, parts);
+        hi = nn__part_at(N, part + 1, parts);
+    }
+    out->sq = 0;
+    out->n = hi - lo;
+    out->nonfinite = 0;
+    int clip = clipping(max_norm);
+    double z[32] = {0};   /* clipping: the squares, in 32 lanes */
+    ag_float w[64] = {0}; /* not: v - v, in 64 lanes (see nn_params_first_nonfinite) */
+    for (int i = 0; i < ps->n; at += ps->p[i]->size, i++) {
+        int k0, k1;
+        if (!nn__part_span(at, ps->p[i]->size, lo, hi, &k0, &k1)) continue;
+        const ag_float *g = ps->p[i]->grad + k0;
+        int m = k1 - k0;
+        if (clip) {
+            int m32 = m - m % 32;
+            for (int k = 0; k < m32; k += 32)
+                for (int l = 0; l < 32; l++) z[l] += (double)g[k + l] * g[k + l];
+            for (int k = m32; k < m; k++) z[0] += (double)g[k] * g[k];
+        } else {
+            int m64 = m - m % 64;
+            for (int k = 0; k < m64; k += 64)
+                for (int l = 0; l < 64; l++) w[l] += g[k + l] - g[k + l];
+            for (int k = m64; k < m; k++) w[0] += g[k] - g[k];
+        }
+    }
+    for (int l = 0; l < 32; l++) out->sq += z[l];
+    for (int l = 0; l < 64; l++) out->nonfinite |= w[l] != 0;
+}
+
+const char *nn_params_check_parts(const nn_params *ps, double max_norm, const nn_grad_part *parts, int n,
+                                  ag_float *scale)
 {
     *scale = 1;
-    if (!(max_norm > 0) || isinf(max_norm)) return nn_params_first_nonfinite(ps, 1);
-    double z[32] = {0}, sq = 0;
-    long n = 0;
-    for (int i = 0; i < ps->n; i++) {
-        const ag_float *g = ps->p[i]->grad;
-        int m = ps->p[i]->size, m32 = m - m % 32;
-        for (int k = 0; k < m32; k += 32)
-            for (int l = 0; l < 32; l++) z[l] += (double)g[k + l] * g[k + l];
-        for (int k = m32; k < m; k++) z[0] += (double)g[k] * g[k];
-        n += m;
+    if (!clipping(max_norm)) {
+        for (int i = 0; i < n; i++)
+            if (parts[i].nonfinite) return nn_params_first_nonfinite(ps, 1);
+        return NULL;
     }
-    for (int l = 0; l < 32; l++) sq += z[l];
+    double sq = 0;
+    long count = 0;
+    for (int i = 0; i < n; i++) {
+        sq += parts[i].sq;
+        count += parts[i].n;
+    }
     if (!isfinite(sq)) {
         const char *bad = nn_params_first_nonfinite(ps, 1);
         if (bad) return bad;
-    } else if ((double)n < 0x1p40) { /* (past 2^40 values the first-order bound is not enough) */
-        double err = sq * (double)(n + 2) * 0x1p-50 + 0x1p-1000;
+    } else if ((double)count < 0x1p40) { /* (past 2^40 values the first-order bound is not enough) */
+        double err = sq * (double)(count + 2) * 0x1p-50 + 0x1p-1000;
         ag_float at_hi = nn__clip_factor(sqrt(sq + err), max_norm);
         ag_float at_lo = nn__clip_factor(sqrt(sq > err ? sq - err : 0), max_norm);
         if (at_hi == at_lo) {
@@ -105,6 +173,13 @@ NN_CLONES const char *nn_params_check_grads(const nn_params *ps, double max_norm
     /* (ps is not changed: an infinite bound scales nothing) */
     *scale = nn__clip_factor(nn_clip_grad_norm((nn_params *)ps, INFINITY), max_norm);
     return NULL;
+}
+
+const char *nn_params_check_grads(const nn_params *ps, double max_norm, ag_float *scale)
+{
+    nn_grad_part all;
+    nn_params_grad_part(ps, max_norm, 0, 1, &all);
+    return nn_params_check_parts(ps, max_norm, &all, 1, scale);
 }
 
 /* ---- learning-rate schedules ---- */

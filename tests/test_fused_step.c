@@ -247,6 +247,149 @@ static void nonfinite_is_named_and_nothing_changes(void **state)
     nn_params_free(&b);
 }
 
+/* One update in parts, as threads share it: for each part, the copies' gradients added
+ * in (and zeroed), the part's reading; then nn_params_check_parts and
+ * nn_optim_begin_step; then each part's update. Against the whole calls
+ * (nn_params_add_grads per copy, nn_params_check_grads, nn_optim_step_zero), bit for
+ * bit, for every optimizer, with and without clipping, over 1 to 40 parts (N = 327
+ * values: parts that start inside a parameter, and with 40 parts of 8 values rounded
+ * down to 16, empty ones). The parts run in reverse order, as threads may finish in any. */
+static void parts_equal_the_whole_calls(void **state)
+{
+    (void)state;
+    const int part_counts[] = {1, 2, 3, 5, 7, 40};
+    const double max_norms[] = {0, 1.0, 0.05};
+    for (size_t pc = 0; pc < sizeof part_counts / sizeof part_counts[0]; pc++)
+        for (int which = 0; which < N_OPTIMS; which += 2)
+            for (size_t c = 0; c < sizeof max_norms / sizeof max_norms[0]; c++) {
+                int P = part_counts[pc];
+                double max_norm = max_norms[c];
+                nn_params a, b, ca[2], cb[2]; /* a: in parts; b: whole calls; two copies each */
+                make(&a);
+                make(&b);
+                for (int j = 0; j < 2; j++) {
+                    make(&ca[j]);
+                    make(&cb[j]);
+                }
+                fill(&a, 1, 0, 1);
+                copy_params(&b, &a);
+                nn_optim oa, ob;
+                assert_int_equal(init_optim(&oa, &a, which), NN_OK);
+                assert_int_equal(init_optim(&ob, &b, which), NN_OK);
+                nn_grad_part g[40];
+                int clipped = 0;
+                for (int s = 0; s < 12; s++) {
+                    double scale = pow(10, (s % 6) - 3);
+                    fill(&a, 100 + (uint64_t)s, scale, 0);
+                    copy_params(&b, &a);
+                    for (int j = 0; j < 2; j++) {
+                        fill(&ca[j], 200 + (uint64_t)(2 * s + j), scale, 0);
+                        copy_params(&cb[j], &ca[j]);
+                    }
+                    for (int i = P - 1; i >= 0; i--) {
+                        for (int j = 0; j < 2; j++)
+                            assert_int_equal(nn_params_add_grads_part(&a, &ca[j], 1, i, P, NULL, 0), NN_OK);
+                        nn_params_grad_part(&a, max_norm, i, P, &g[i]);
+                    }
+                    for (int j = 0; j < 2; j++) {
+                        assert_int_equal(nn_params_add_grads(&b, &cb[j], NULL, 0), NN_OK);
+                        assert_true(all_zero_grads(&ca[j])); /* every part zeroed its share */
+                    }
+                    assert_true(same(&a, &b, 0));
+                    ag_float fa = -1, fb = -2;
+                    assert_null(nn_params_check_parts(&a, max_norm, g, P, &fa));
+                    assert_null(nn_params_check_grads(&b, max_norm, &fb));
+                    assert_memory_equal(&fa, &fb, sizeof fa);
+                    clipped += fb != 1;
+                    nn_optim_begin_step(&oa);
+                    for (int i = P - 1; i >= 0; i--) assert_int_equal(nn_optim_step_zero_part(&oa, fa, i, P), NN_OK);
+                    nn_optim_step_zero(&ob, fb);
+                    assert_true(same(&a, &b, 1));
+                    assert_true(all_zero_grads(&a));
+                    assert_int_equal(oa.step, ob.step);
+                    if (oa.state_len)
+                        assert_memory_equal(oa.state, ob.state, (size_t)oa.state_len * sizeof(ag_float));
+                }
+                if (max_norm > 0) assert_true(clipped > 0 && clipped < 12);
+                nn_optim_free(&oa);
+                nn_optim_free(&ob);
+                nn_params_free(&a);
+                nn_params_free(&b);
+                for (int j = 0; j < 2; j++) {
+                    nn_params_free(&ca[j]);
+                    nn_params_free(&cb[j]);
+                }
+            }
+}
+
+/* The parts cover every value once: each part's count adds up to N, and a NaN in any one
+ * value is found by its part and named as nn_params_check_grads names it. Part numbers
+ * out of range change nothing and say NN_EARG (or, for a reading, read the whole). */
+static void parts_cover_every_value(void **state)
+{
+    (void)state;
+    nn_params a, c;
+    make(&a);
+    make(&c);
+    long N = nn_params_numel(&a);
+    for (int P = 1; P <= 40; P++) {
+        long total = 0;
+        for (int i = 0; i < P; i++) {
+            nn_grad_part g;
+            nn_params_grad_part(&a, 1, i, P, &g);
+            total += g.n;
+        }
+        assert_int_equal(total, N);
+    }
+    const double max_norms[] = {0, 1};
+    for (long v = 0; v < N; v += 13)
+        for (int c2 = 0; c2 < 2; c2++) {
+            fill(&a, 5, 1, 1);
+            int i = 0;
+            long at = v;
+            while (at >= a.p[i]->size) at -= a.p[i++]->size;
+            a.p[i]->grad[at] = NAN;
+            nn_grad_part g[3];
+            int found = 0;
+            for (int k = 0; k < 3; k++) {
+                nn_params_grad_part(&a, max_norms[c2], k, 3, &g[k]);
+                found += max_norms[c2] > 0 ? !isfinite(g[k].sq) : g[k].nonfinite;
+            }
+            assert_int_equal(found, 1);
+            ag_float f = -1;
+            assert_string_equal(nn_params_check_parts(&a, max_norms[c2], g, 3, &f), a.p[i]->name);
+            assert_true(f == 1);
+        }
+    fill(&a, 6, 1, 1);
+    fill(&c, 7, 1, 1);
+    nn_params b;
+    make(&b);
+    copy_params(&b, &a);
+    char err[128] = "";
+    const int bad[][2] = {{-1, 2}, {2, 2}, {0, 0}, {0, -3}};
+    nn_optim o;
+    assert_int_equal(nn_sgd_init(&o, &a, 0.1, 0, 0), NN_OK);
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(nn_params_add_grads_part(&a, &c, 1, bad[k][0], bad[k][1], err, sizeof err), NN_EARG);
+        assert_true(strstr(err, "nn_params_add_grads_part: part") != NULL);
+        assert_int_equal(nn_optim_step_zero_part(&o, 1, bad[k][0], bad[k][1]), NN_EARG);
+        assert_true(same(&a, &b, 0) && same(&a, &b, 1));
+        nn_grad_part g;
+        nn_params_grad_part(&a, 1, bad[k][0], bad[k][1], &g);
+        assert_int_equal(g.n, N);
+    }
+    nn_params small;
+    nn_params_init(&small);
+    assert_non_null(nn_params_new(&small, "", "W", 2, (int[]){3, 70}));
+    assert_int_equal(nn_params_add_grads_part(&small, &c, 1, 0, 1, err, sizeof err), NN_EMISMATCH);
+    assert_true(same(&a, &b, 1));
+    nn_optim_free(&o);
+    nn_params_free(&small);
+    nn_params_free(&a);
+    nn_params_free(&b);
+    nn_params_free(&c);
+}
+
 /* A training step allocates nothing: the check and the fused update take no memory. */
 static void no_allocations(void **state)
 {
@@ -284,7 +427,7 @@ static void training_stops_before_the_update(void **state)
     char err[512];
     assert_int_equal(names_load_sample(&d, NULL, err, sizeof err), 0);
     const double clips[] = {0, 1};
-    for (size_t c = 0; c < 2; c++) {
+    for (size_t c = 0; c < 4; c++) { /* c >= 2: on two threads, where the check reads the parts */
         ag_rng r;
         ag_rng_seed(&r, 3);
         names_model m;
@@ -300,7 +443,8 @@ static void training_stops_before_the_update(void **state)
         assert_non_null(saved);
         for (int i = 0, at = 0; i < m.ps.n; at += m.ps.p[i]->size, i++)
             memcpy(saved + at, m.ps.p[i]->data, (size_t)m.ps.p[i]->size * sizeof *saved);
-        names_train_opts o = {.optim = 0, .lr = 0.1, .iters = 4, .batch = 1, .seed = 1, .clip = clips[c]};
+        names_train_opts o = {.optim = 0, .lr = 0.1, .iters = 4, .batch = 1, .seed = 1, .clip = clips[c % 2],
+                              .threads = c < 2 ? 1 : 2};
         nn_optim opt;
         assert_int_equal(names_optim_init(&opt, &m, &o, err, sizeof err), 0);
         names_train_result res;
@@ -325,6 +469,8 @@ int main(void)
         cmocka_unit_test(factor_is_clip_grad_norms),
         cmocka_unit_test(huge_gradients),
         cmocka_unit_test(nonfinite_is_named_and_nothing_changes),
+        cmocka_unit_test(parts_equal_the_whole_calls),
+        cmocka_unit_test(parts_cover_every_value),
         cmocka_unit_test(no_allocations),
 #ifndef AG_DOUBLE
         cmocka_unit_test(training_stops_before_the_update),

@@ -396,13 +396,13 @@ static void threads_model(const names_data *d, names_kind kind, names_model *m)
 }
 
 /* One training run on the sample from the fixed start: `steps` SGD steps of `batch`
- * names with learning rate 1, on `threads` threads. */
-static void train_on_threads(const names_data *d, names_kind kind, int threads, int batch, int steps, double dropout,
-                             names_model *m)
+ * names with learning rate 1 (clipping at `clip`, 0: none), on `threads` threads. */
+static void train_clipped(const names_data *d, names_kind kind, int threads, int batch, int steps, double dropout,
+                          double clip, names_model *m)
 {
     threads_model(d, kind, m);
     names_train_opts o = {.lr = 1, .iters = (long)steps * batch, .batch = batch, .seed = 7, .threads = threads,
-                          .dropout = dropout};
+                          .dropout = dropout, .clip = clip};
     nn_optim opt;
     names_train_result res;
     char err[256];
@@ -411,6 +411,12 @@ static void train_on_threads(const names_data *d, names_kind kind, int threads, 
     assert_int_equal(res.names_seen, (long)steps * batch);
     names_train_result_free(&res);
     nn_optim_free(&opt);
+}
+
+static void train_on_threads(const names_data *d, names_kind kind, int threads, int batch, int steps, double dropout,
+                             names_model *m)
+{
+    train_clipped(d, kind, threads, batch, steps, dropout, 0, m);
 }
 
 /* On T threads a batch is cut into T slices whose gradients are summed: one SGD step
@@ -449,6 +455,50 @@ static void threads_sum_to_the_batch_gradient(void **state)
             names_model_free(&one);
             names_model_free(&many);
         }
+    names_free(&d);
+}
+
+/* Several steps on T threads follow one thread's: each step's threads share the sum,
+ * the check and the update (a part each), the copies read the updated values and start
+ * each step with zero gradients. Clipping at 0.5 (the sample's first gradients have
+ * norms of about 1-3, so it scales most steps) and not. */
+static void threads_follow_one_thread_over_steps(void **state)
+{
+    (void)state;
+    names_data d;
+    char err[256];
+    assert_int_equal(names_load_sample(&d, NULL, err, sizeof err), 0);
+    const int cases[][2] = {{2, 10}, {3, 10}, {6, 4}}; /* threads, batch */
+    for (int kind = NAMES_TUTORIAL; kind <= NAMES_GRU; kind += NAMES_GRU - NAMES_TUTORIAL)
+        for (int c = 0; c < 3; c++)
+            for (int clipped = 0; clipped < 2; clipped++) {
+                names_model start, one, many;
+                double clip = clipped ? 0.5 : 0;
+                threads_model(&d, (names_kind)kind, &start);
+                train_clipped(&d, (names_kind)kind, 1, cases[c][1], 4, 0, clip, &one);
+                train_clipped(&d, (names_kind)kind, cases[c][0], cases[c][1], 4, 0, clip, &many);
+                /* Four steps of lr 1 carry the float32 rounding of the sums (~1e-6 of a
+                 * step) into the next gradients, where it grows by at most the few-fold
+                 * a step changes them: 1e-4 of the largest move allows for that. A copy
+                 * that kept its last gradients, read stale values or lost its part of
+                 * the update is off by a whole step's share of some parameters (more
+                 * than 1e-2 of the move). */
+                double biggest = 0, worst = 0;
+                for (int i = 0; i < start.ps.n; i++)
+                    for (int k = 0; k < start.ps.p[i]->size; k++) {
+                        double move = fabs((double)one.ps.p[i]->data[k] - start.ps.p[i]->data[k]);
+                        double diff = fabs((double)one.ps.p[i]->data[k] - many.ps.p[i]->data[k]);
+                        biggest = move > biggest ? move : biggest;
+                        worst = diff > worst ? diff : worst;
+                    }
+                assert_true(biggest > 1e-2);
+                if (worst > 1e-4 * biggest)
+                    fail_msg("kind %d, %d threads, batch %d, clip %g: off by %g (largest move %g)", kind,
+                             cases[c][0], cases[c][1], clip, worst, biggest);
+                names_model_free(&start);
+                names_model_free(&one);
+                names_model_free(&many);
+            }
     names_free(&d);
 }
 
@@ -754,6 +804,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(classifier_padding),
         cmocka_unit_test(nonfinite_is_named),
         cmocka_unit_test(threads_sum_to_the_batch_gradient),
+        cmocka_unit_test(threads_follow_one_thread_over_steps),
         cmocka_unit_test(threads_are_deterministic),
         cmocka_unit_test(special_files_refused),
         cmocka_unit_test(language_names),

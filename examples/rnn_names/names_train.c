@@ -101,10 +101,12 @@ int names_optim_init(nn_optim *opt, names_model *m, const names_train_opts *o, c
  * With T threads a batch is cut into T slices of consecutive names, with about the same
  * number of letters each. Worker w runs the forward and backward pass of slice w on its
  * own tape and its own copy of the model (worker 0 is the calling thread and uses m
- * itself). The slices' gradients are then added into m's in worker order, the optimizer
- * updates m, and each copy takes m's new weights at the start of its next slice. How a
- * batch is cut and the order of every sum depend only on T and the batch, so a seed and
- * a thread count always give the same numbers.
+ * itself; a copy's parameters read m's values, and only its gradients are its own). The
+ * slices' gradients are then added into m's in worker order, and m is checked and
+ * updated. Those passes over the parameters are shared too: worker i adds, reads and
+ * updates part i of T of them (nn.h, "one update in parts"), which gives the numbers of
+ * whole passes made by one thread. How a batch is cut and the order of every sum depend
+ * only on T and the batch, so a seed and a thread count always give the same numbers.
  *
  * Across processes (names_dist) the batch is cut into S slices for the whole run, and
  * this process's T workers take slices first .. first+T-1. Every process draws the same
@@ -116,6 +118,7 @@ typedef struct names_pool names_pool;
 
 typedef struct {
     names_pool *pool;
+    int id;                         /* 0 .. T-1: its slice, and its part of the parameters */
     names_model *m;                 /* worker 0: the caller's model; others: &copy */
     names_model copy;               /* owned (workers >= 1) */
     ag_tape *tape;                  /* owned */
@@ -135,11 +138,21 @@ struct names_pool {
     double *vals;                   /* 2T, owned: their (loss, failed), for dist */
     names_worker *w;                /* T, owned */
     pthread_t *th;                  /* T - 1, owned */
+    nn_grad_part *gparts;           /* T, owned: each part's reading for the check (no dist) */
+    double clip;                    /* the run's --clip, for those readings */
+    nn_optim *opt;                  /* the optimizer, and the update's factor, for JOB_UPDATE */
+    ag_float scale;
+    atomic_int job;                 /* what the threads do at the next generation (names_job) */
     pthread_mutex_t mu;
     pthread_cond_t go, done;
     atomic_long generation;         /* bumped once per step for the threads */
     atomic_int pending, quit;       /* threads still in the step; 1: threads should end */
 };
+
+/* What the workers do when woken: their slice's forward and backward pass; their part
+ * of adding the copies' gradients into m's and of the check's reading; their part of
+ * the update. */
+typedef enum { JOB_SLICE, JOB_SUM, JOB_UPDATE } names_job;
 
 /* A step takes a fraction of a millisecond, about what a sleeping thread takes to wake:
  * each side first polls for a while (SPINS rounds, some tens of microseconds) and only
@@ -153,18 +166,16 @@ static void relax(void)
 #endif
 }
 
-/* One slice: the copy takes m's weights and zeroes its gradients, then forward, loss,
- * backward. (m's own gradients are 0 already: names_train zeroes them before the first
- * step, and each update zeroes them as it reads them.) A whole batch takes the mean
+/* One slice: forward, loss, backward. The gradients start at 0: m's because names_train
+ * zeroes them before the first step and each update zeroes them as it reads them, a
+ * copy's because the sum zeroes them as it reads them (across processes, dist's sum
+ * does not, so they are zeroed here). A whole batch takes the mean
  * loss exactly as a single thread always has; a slice sums its losses and divides by
  * the batch size, so that the slices' gradients add up to the gradient of the batch's
  * mean. */
 static void worker_step(names_worker *w)
 {
-    if (w->m != w->pool->w[0].m) { /* m is only read meanwhile; copies of one model: the layouts match */
-        nn_params_copy_data(&w->m->ps, &w->pool->w[0].m->ps, NULL, 0);
-        nn_params_zero_grad(&w->m->ps);
-    }
+    if (w->id > 0 && w->pool->dist) nn_params_zero_grad(&w->m->ps);
     ag_tape_reset(w->tape);
     w->loss = 0;
     w->failed = 0;
@@ -178,6 +189,27 @@ static void worker_step(names_worker *w)
         return;
     }
     w->loss = loss->data[0];
+}
+
+/* Worker w's part of the job: m's gradients += each non-empty copy's, in worker order
+ * (the copy's set to 0), then the check's reading; or the update of its part. */
+static void run_job(names_worker *w)
+{
+    names_pool *p = w->pool;
+    names_model *m = p->w[0].m;
+    switch ((names_job)atomic_load(&p->job)) {
+    case JOB_SLICE:
+        worker_step(w);
+        break;
+    case JOB_SUM:
+        for (int i = 1; i < p->T; i++) /* copies of one model: the layouts match */
+            if (p->w[i].n > 0) nn_params_add_grads_part(&m->ps, &p->w[i].m->ps, 1, w->id, p->T, NULL, 0);
+        nn_params_grad_part(&m->ps, p->clip, w->id, p->T, &p->gparts[w->id]);
+        break;
+    case JOB_UPDATE:
+        nn_optim_step_zero_part(p->opt, p->scale, w->id, p->T);
+        break;
+    }
 }
 
 static void *worker_main(void *arg)
@@ -194,7 +226,7 @@ static void *worker_main(void *arg)
         }
         if (atomic_load(&p->quit)) break;
         seen = atomic_load(&p->generation);
-        worker_step(w);
+        run_job(w);
         if (atomic_fetch_sub(&p->pending, 1) == 1) {
             pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
@@ -226,16 +258,18 @@ static void pool_free(names_pool *p)
     free(p->th);
     free(p->parts);
     free(p->vals);
+    free(p->gparts);
     memset(p, 0, sizeof *p);
 }
 
 /* T workers over m, threads started, for slices first .. first+T-1 of S (dist: the other
  * processes, or NULL). 0, or -1 with err set (p is then empty). */
-static int pool_init(names_pool *p, names_model *m, int T, int S, int first, const names_dist *dist, char *err,
-                     size_t errlen)
+static int pool_init(names_pool *p, names_model *m, int T, int S, int first, const names_dist *dist, double clip,
+                     char *err, size_t errlen)
 {
     memset(p, 0, sizeof *p);
     p->T = T;
+    p->clip = clip;
     p->S = S;
     p->first = first;
     p->dist = dist;
@@ -243,7 +277,8 @@ static int pool_init(names_pool *p, names_model *m, int T, int S, int first, con
     p->th = T > 1 ? calloc((size_t)(T - 1), sizeof *p->th) : NULL;
     p->parts = dist ? calloc((size_t)T, sizeof *p->parts) : NULL;
     p->vals = dist ? calloc((size_t)(2 * T), sizeof *p->vals) : NULL;
-    if (!p->w || (T > 1 && !p->th) || (dist && (!p->parts || !p->vals))) goto oom;
+    p->gparts = calloc((size_t)T, sizeof *p->gparts);
+    if (!p->w || (T > 1 && !p->th) || (dist && (!p->parts || !p->vals)) || !p->gparts) goto oom;
     if (T > 1) {
         pthread_mutex_init(&p->mu, NULL);
         pthread_cond_init(&p->go, NULL);
@@ -252,6 +287,7 @@ static int pool_init(names_pool *p, names_model *m, int T, int S, int first, con
     for (int i = 0; i < T; i++) {
         names_worker *w = &p->w[i];
         w->pool = p;
+        w->id = i;
         if (!(w->tape = ag_tape_new())) goto oom;
         ag_tape_release_grads(w->tape, 1); /* a step's gradients reuse one another's memory */
         if (i == 0) {
@@ -266,6 +302,9 @@ static int pool_init(names_pool *p, names_model *m, int T, int S, int first, con
             goto oom;
         w->m = &w->copy;
         w->copy.dropout = m->dropout;
+        /* the copy reads m's values (only the update writes them, while no slice runs);
+         * its own stay unused in its block, which its free releases */
+        for (int k = 0; k < m->ps.n; k++) w->copy.ps.p[k]->data = m->ps.p[k]->data;
     }
     for (int i = 1; i < T; i++) {
         int e = pthread_create(&p->th[i - 1], NULL, worker_main, &p->w[i]);
@@ -327,6 +366,28 @@ static int dist_sum(names_pool *p, long seen, double *loss, char *err, size_t er
     return 0;
 }
 
+/* Every worker does its part of job (worker 0 in this thread); back when all are done. */
+static void pool_run(names_pool *p, names_job job)
+{
+    if (p->T > 1) {
+        atomic_store(&p->job, job);
+        atomic_store(&p->pending, p->T - 1);
+        pthread_mutex_lock(&p->mu);
+        atomic_fetch_add(&p->generation, 1);
+        pthread_cond_broadcast(&p->go);
+        pthread_mutex_unlock(&p->mu);
+    } else {
+        atomic_store(&p->job, job);
+    }
+    run_job(&p->w[0]);
+    if (p->T > 1) {
+        for (int i = 0; i < SPINS && atomic_load(&p->pending) > 0; i++) relax();
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
 /* One step over batch[0..n-1] (names seen before it: seen): every worker's slice, then
  * the gradients summed into worker 0's model (m), across processes with dist. *loss:
  * the batch's mean loss. 0, or -1 with err naming the step and the tape's error. */
@@ -358,20 +419,7 @@ static int pool_step(names_pool *p, const names_item **batch, const int *targets
         }
         lo = hi;
     }
-    if (T > 1) {
-        atomic_store(&p->pending, T - 1);
-        pthread_mutex_lock(&p->mu);
-        atomic_fetch_add(&p->generation, 1);
-        pthread_cond_broadcast(&p->go);
-        pthread_mutex_unlock(&p->mu);
-    }
-    worker_step(&p->w[0]);
-    if (T > 1) {
-        for (int i = 0; i < SPINS && atomic_load(&p->pending) > 0; i++) relax();
-        pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
-        pthread_mutex_unlock(&p->mu);
-    }
+    pool_run(p, JOB_SLICE);
     if (p->dist) return dist_sum(p, seen, loss_out, err, errlen);
     double loss = 0;
     names_worker *failed = NULL;
@@ -383,10 +431,30 @@ static int pool_step(names_pool *p, const names_item **batch, const int *targets
         snprintf(err, errlen, "training step at name %ld: %s", seen, ag_tape_error(failed->tape));
         return -1;
     }
-    for (int i = 1; i < T; i++) /* in worker order: the same sums every run */
-        if (p->w[i].n > 0) nn_params_add_grads(&p->w[0].m->ps, &p->w[i].m->ps, NULL, 0);
+    if (T > 1) pool_run(p, JOB_SUM); /* in worker order: the same sums every run */
     *loss_out = loss;
     return 0;
+}
+
+/* The check of m's gradients after pool_step (nn_params_check_grads): from the parts'
+ * readings when the workers took them, else in one pass. */
+static const char *pool_check(const names_pool *p, const names_model *m, double clip, ag_float *scale)
+{
+    if (p->T > 1 && !p->dist) return nn_params_check_parts(&m->ps, clip, p->gparts, p->T, scale);
+    return nn_params_check_grads(&m->ps, clip, scale);
+}
+
+/* nn_optim_step_zero(opt, scale), each worker its part. */
+static void pool_update(names_pool *p, nn_optim *opt, ag_float scale)
+{
+    if (p->T == 1) {
+        nn_optim_step_zero(opt, scale); /* = nn_clip_grad_norm, nn_optim_step, nn_params_zero_grad */
+        return;
+    }
+    nn_optim_begin_step(opt);
+    p->opt = opt;
+    p->scale = scale;
+    pool_run(p, JOB_UPDATE);
 }
 
 /* A run in progress: what the loop keeps besides the model and the optimizer. */
@@ -440,11 +508,11 @@ static void draw_batch(run *u, const names_item **batch, int *targets, int n)
  * *scale the factor --clip scales the gradients by (1 without clipping), found in the
  * same pass as the check; or -1 with the message: which tensor, or the loss, and what
  * to do. */
-static int check_step(double l, const names_model *m, double clip, ag_float *scale, const names_train_result *r,
-                      char *err, size_t errlen)
+static int check_step(double l, const names_pool *p, const names_model *m, double clip, ag_float *scale,
+                      const names_train_result *r, char *err, size_t errlen)
 {
     *scale = 1;
-    const char *tensor = isfinite(l) ? nn_params_check_grads(&m->ps, clip, scale) : NULL;
+    const char *tensor = isfinite(l) ? pool_check(p, m, clip, scale) : NULL;
     if (isfinite(l) && !tensor) return 0;
     char what[128];
     if (tensor) snprintf(what, sizeof what, "the gradient of '%s' has a NaN or Inf", tensor);
@@ -534,7 +602,7 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
     } else {
         m->dropout = o->dropout;
         m->drop_rng = o->dropout > 0 ? &u.st.drop : NULL;
-        bad = pool_init(&pool, m, T, S, first, dist, err, errlen) != 0;
+        bad = pool_init(&pool, m, T, S, first, dist, o->clip, err, errlen) != 0;
     }
     if (agree(dist, bad, err, errlen)) goto done; /* no process starts unless all can */
     nn_params_zero_grad(&m->ps); /* once: from here on each update zeroes them as it reads them */
@@ -550,7 +618,7 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
             goto done;
         r->steps++;
         ag_float scale;
-        if (check_step(l, m, o->clip, &scale, r, err, errlen) != 0) goto done;
+        if (check_step(l, &pool, m, o->clip, &scale, r, err, errlen) != 0) goto done;
         /* A periodic save is made here, before the update: these parameters have just given a
          * finite loss and gradient, so the file always holds a state known to be good. (With
          * other processes, rank 0 saves and all learn whether it could.) */
@@ -560,7 +628,7 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
             r->saved_at = r->names_seen;
         }
         if (o->cosine) opt->lr = nn_schedule_lr(&cosine, r->names_seen);
-        nn_optim_step_zero(opt, scale); /* = nn_clip_grad_norm, nn_optim_step, nn_params_zero_grad */
+        pool_update(&pool, opt, scale);
         /* (an update that overflows shows up at the next step, as a non-finite loss) */
         r->names_seen += n;
         account(&u, r, n, l);

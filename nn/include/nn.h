@@ -365,6 +365,52 @@ const char *nn_params_first_nonfinite(const nn_params *ps, int grads);
  *     nn_optim_step_zero(&opt, scale);                   // the gradients are then 0 */
 const char *nn_params_check_grads(const nn_params *ps, double max_norm, ag_float *scale);
 
+/* ---- one update in parts, for threads -------------------------------------------------
+ * A loop whose threads each hold a copy of the model can also share the work between its
+ * gradients and its update: the sum of the copies' gradients, the check and the update.
+ * Part i of n (0 <= i < n) of a registry is its values laid end to end (parameter 0's,
+ * then 1's, ...), from i N / n to (i + 1) N / n, each end rounded down to a multiple of
+ * 16 (N: nn_params_numel; the last part ends at N). Each value's sum and update read only
+ * that value, so the parts give exactly what the whole calls give:
+ *
+ *     every thread i, on its part:                 then one thread:
+ *       nn_params_add_grads_part(&ps, &copy_j, 1,    bad = nn_params_check_parts(&ps,
+ *                                i, n, ...);                 clip, g, n, &scale);
+ *         (for each copy j, in the same order)       nn_optim_begin_step(&opt);
+ *       nn_params_grad_part(&ps, clip, i, n, &g[i]);
+ *                                                  then every thread i:
+ *                                                    nn_optim_step_zero_part(&opt, scale, i, n);
+ *
+ * gives the gradients, check, factor and update of nn_params_add_grads for each copy,
+ * nn_params_check_grads and nn_optim_step_zero, bit for bit. The threads must all be
+ * done with one phase before any starts the next. Part numbers out of range: NN_EARG. */
+
+/* to's gradients += from's over part `part` of `parts` (and with zero_from, from's set
+ * to 0 as they are read: the copy is then ready for its next backward). NN_EMISMATCH
+ * (the layouts differ) or NN_EARG, with a message in err, changes nothing. */
+nn_status nn_params_add_grads_part(nn_params *to, nn_params *from, int zero_from, int part, int parts, char *err,
+                                   size_t errlen);
+
+/* What nn_params_check_grads reads from one part: with clipping (max_norm > 0 and
+ * finite), the sum of the squares of its gradients, in double; without, only whether one
+ * is a NaN or an infinity. (A part number out of range reads the whole registry.) */
+typedef struct {
+    double sq;      /* clipping: the sum of squares (not finite: a NaN or an infinity) */
+    long n;         /* the values in the part */
+    int nonfinite;  /* no clipping: 1 if a gradient in the part is a NaN or an infinity */
+} nn_grad_part;
+void nn_params_grad_part(const nn_params *ps, double max_norm, int part, int parts, nn_grad_part *out);
+
+/* nn_params_check_grads from the n parts' readings (added in part order): the same name
+ * or NULL, and the same *scale. */
+const char *nn_params_check_parts(const nn_params *ps, double max_norm, const nn_grad_part *parts, int n,
+                                  ag_float *scale);
+
+/* nn_optim_step_zero in parts: nn_optim_begin_step once (it counts the step, which Adam's
+ * bias corrections read), then nn_optim_step_zero_part for every part, each once. */
+void nn_optim_begin_step(nn_optim *o);
+nn_status nn_optim_step_zero_part(nn_optim *o, ag_float grad_scale, int part, int parts);
+
 /* Learning-rate schedules as torch.optim.lr_scheduler computes them, as a function of
  * the step (0-based):
  *   NN_SCHED_CONSTANT  base_lr
