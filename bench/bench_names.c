@@ -186,23 +186,10 @@ static double fma_loop(long n)
     return s;
 }
 
-int main(int argc, char **argv)
+/* The kernel build in use (AG_KERNELS may pick a lower one), the core's peak and the
+ * kernels at the shapes the models use. */
+static void kernels(void)
 {
-    const char *dir = argc > 1 ? argv[1] : NULL;
-    long b1 = argc > 2 ? atol(argv[2]) : 20000;
-    names_data d;
-    char err[512];
-    if (!dir || b1 < 64 || names_load_dir(&d, dir, NULL, err, sizeof err) != 0) {
-        fprintf(stderr, "usage: bench_names DATA_DIR [BATCH1_NAMES (>= 64)]\n%s\n", dir && b1 >= 64 ? err : "");
-        return 2;
-    }
-    allocations(&d, NAMES_TUTORIAL, 1, "tutorial_b1");
-    allocations(&d, NAMES_TUTORIAL, 64, "tutorial_b64");
-    allocations(&d, NAMES_GRU, 64, "gru_b64");
-    if (getenv("BENCH_ARENA")) { /* only the allocation and arena figures (seconds) */
-        names_free(&d);
-        return 0;
-    }
     printf("kernel_path=%s\n", ag__kernel_path());
     double peak = 0;
     for (int r = 0; r < 50; r++) { /* short stretches (about 6 ms), so that some fall between the
@@ -226,6 +213,31 @@ int main(int argc, char **argv)
     kernel("nt", ag__gemm_nt, 64, 3072, 1024);  /* h W_hh^T:  (N,H) (3H,H)^T -> (N,3H) */
     kernel("nn", ag__gemm_nn, 64, 1024, 3072);  /* dh += g W_hh:  (N,3H) (3H,H) -> (N,H) */
     kernel("tn", ag__gemm_tn, 3072, 1024, 64);  /* dW_hh += g^T h:  (N,3H)^T (N,H) -> (3H,H) */
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = argc > 1 ? argv[1] : NULL;
+    long b1 = argc > 2 ? atol(argv[2]) : 20000;
+    names_data d;
+    char err[512];
+    if (!dir || b1 < 64 || names_load_dir(&d, dir, NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "usage: bench_names DATA_DIR [BATCH1_NAMES (>= 64)]\n%s\n", dir && b1 >= 64 ? err : "");
+        return 2;
+    }
+    if (getenv("BENCH_KERNELS")) { /* only the kernels (run.sh: the lower builds) */
+        kernels();
+        names_free(&d);
+        return 0;
+    }
+    allocations(&d, NAMES_TUTORIAL, 1, "tutorial_b1");
+    allocations(&d, NAMES_TUTORIAL, 64, "tutorial_b64");
+    allocations(&d, NAMES_GRU, 64, "gru_b64");
+    if (getenv("BENCH_ARENA")) { /* only the allocation and arena figures (seconds) */
+        names_free(&d);
+        return 0;
+    }
+    kernels();
     /* about a second each, best of 3 */
     train_rate("tutorial_b1", &d, NAMES_TUTORIAL, 128, 1, b1, 0, 0, 1, 3);
     train_rate("tutorial_b64", &d, NAMES_TUTORIAL, 128, 64, 5 * b1, 0, 0, 1, 3);

@@ -83,6 +83,14 @@ cmake --build "$BUILD" -j2 --target bench_names rnn_names char_lm >/dev/null
 echo "== ours: bench_names (1 thread, then batch 64 on 2; best of 3 where short)"
 run ours "./$BUILD/bench_names" "$DATA" "$B1"
 cat "$OUT/ours"
+# The lower builds of the kernels (x86-64), as a processor without AVX-512 or AVX2 runs them
+case $(uname -m) in x86_64|amd64)
+  for k in avx2 baseline; do
+    echo "== ours: the kernels of the $k build (AG_KERNELS=$k)"
+    run "kern_$k" env AG_KERNELS=$k BENCH_KERNELS=1 "./$BUILD/bench_names" "$DATA"
+    grep -v '^peak' "$OUT/kern_$k"
+  done ;;
+esac
 
 echo "== ours: whole training runs (rnn_names train)"
 run rss_tut1 "./$BUILD/rnn_names" train --data "$DATA" --iters "$B1" --quiet --save "$OUT/m.ckpt"
@@ -175,6 +183,16 @@ for k in nt_64x128x185 nt_64x18x185 nn_64x185x128 tn_128x185x64 nt_1x128x185 nt_
   g=$(val ours "kernel_${k}_gflops"); b=$(val blas "blas_${k}_gflops")
   printf '%-18s ours %7s (%3s%%)  OpenBLAS %7s (%3s%%)  ours/OpenBLAS %s\n' "$k" "$g" "$(pct "$g" "$peak")" "$b" \
     "$(pct "$b" "$peak")" "$(ratio "$g" "$b")"
+done
+
+for k in avx2 baseline; do
+  [ -s "$OUT/kern_$k" ] || continue
+  echo "== matrix kernels of the $(sed -n 's/^kernel_path=//p' "$OUT/kern_$k") build, GFLOP/s (share of the same peak)"
+  for kk in nt_64x128x185 nn_64x185x128 tn_128x185x64 nt_1x128x185 nt_64x384x128 nt_64x3072x1024 nn_64x1024x3072 \
+    tn_3072x1024x64; do
+    g=$(val "kern_$k" "kernel_${kk}_gflops")
+    printf '%-18s %7s (%3s%%)\n' "$kk" "$g" "$(pct "$g" "$peak")"
+  done
 done
 
 n_met=0 n_rows=0

@@ -134,6 +134,8 @@ static void kernels_in_order_big(void **state)
         {NT, 70, 300, 100, 1},  /* rows of A in blocks of 60 + 8, +2 one by one; chunks 128, 128, 44 */
         {NT, 5, 600, 1030, 3},  /* B 2.5 MB; tails of 6 */
         {NT, 1, 600, 1030, 3},
+        {NT, 7, 131, 45, 2},    /* odd rows and columns (AVX2: 2 x 2 tiles and their edges), tails of 13 */
+        {NT, 3, 17, 16, 0},     /* K a whole block: no tail */
     };
     printf("  kernels: %s\n", ag__kernel_path());
     ag_rng r;
@@ -142,8 +144,26 @@ static void kernels_in_order_big(void **state)
         check_case(&r, cases[c][0], cases[c][1], cases[c][2], cases[c][3], cases[c][4]);
 }
 
+/* With AG_KERNELS set (CTest's test_kernels_big_avx2 and _baseline), the build asked
+ * for is the one in use, when this processor has it: those runs test what they say. */
+static void kernels_asked_for(void **state)
+{
+    (void)state;
+    const char *want = getenv("AG_KERNELS");
+    if (!want) skip();
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(AG_DOUBLE) && !defined(AG_NO_CLONES)
+    __builtin_cpu_init();
+    if (!strcmp(want, "baseline")) assert_string_equal(ag__kernel_path(), "x86-64 baseline (SSE2)");
+    else if (!strcmp(want, "avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        assert_string_equal(ag__kernel_path(), "x86-64 AVX2");
+    else if (!strcmp(want, "avx2")) skip();
+#else
+    skip();
+#endif
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(kernels_in_order_big)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(kernels_asked_for), cmocka_unit_test(kernels_in_order_big)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
