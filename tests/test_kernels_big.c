@@ -136,6 +136,8 @@ static void kernels_in_order_big(void **state)
         {NT, 1, 600, 1030, 3},
         {NT, 7, 131, 45, 2},    /* odd rows and columns (AVX2: 2 x 2 tiles and their edges), tails of 13 */
         {NT, 3, 17, 16, 0},     /* K a whole block: no tail */
+        {NT, 19, 301, 1000, 2}, /* long rows: 2 bands of 8 rows of A (copied), then 3 one by one; tails of 8 */
+        {NT, 12, 130, 1024, 0}, /* a band of 8, then a 4 x 4 tile; rows of A and B 4 KB apart */
     };
     printf("  kernels: %s\n", ag__kernel_path());
     ag_rng r;
