@@ -58,8 +58,12 @@ typedef struct {
             ag__vsigmoid_##sfx                                                                           \
     }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(AG_DOUBLE) && !defined(AG_NO_CLONES)
-#define AG_X86_BUILDS 1
+/* The AVX2 and AVX-512 builds exist (CMakeLists.txt defines AG_X86_BUILDS when it builds them) */
+#if defined(AG_X86_BUILDS) && defined(__x86_64__) && defined(__GNUC__) && !defined(AG_DOUBLE)
+#define X86_BUILDS 1
+#endif
+
+#ifdef X86_BUILDS
 #define DECLARE(sfx)                                                                                              \
     void ag__nt_ld_##sfx(int, int, int, const ag_float *, int, const ag_float *, int, ag_float *, int);           \
     void ag__nn_ld_##sfx(int, int, int, const ag_float *, int, const ag_float *, int, ag_float *, int);           \
@@ -85,7 +89,7 @@ static const kernels builds[] = {KERNELS("16-lane vectors, baseline", "baseline"
 static int pick(void)
 {
     int best = 0;
-#ifdef AG_X86_BUILDS
+#ifdef X86_BUILDS
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = 1;
     if (best == 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&

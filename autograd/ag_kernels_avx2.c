@@ -1,7 +1,8 @@
-/* ag_kernels_avx2.c -- the kernels (ag_simd.h) for x86-64 processors with AVX2 with FMA (x86-64-v3): vectors of 8 floats, built with -mavx2 -mfma (CMakeLists.txt).
+/* ag_kernels_avx2.c -- the kernels (ag_simd.h) for x86-64 processors with AVX2 and FMA
+ * (x86-64-v3): vectors of 8 floats, built with -mavx2 -mfma (CMakeLists.txt).
  * ag_kernels.c calls them only on a processor that has those instructions. Empty
- * elsewhere, in the double build, and with -DAG_CLONES=OFF. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(AG_DOUBLE) && !defined(AG_NO_CLONES)
+ * unless CMake builds them (AG_X86_BUILDS, with the flags), and in the double build. */
+#if defined(AG_X86_BUILDS) && !defined(AG_DOUBLE) && defined(__AVX2__) && defined(__FMA__)
 #define AG_SIMD_KV 8
 #define AG_SIMD_FN(name) ag__##name##_avx2
 #include "ag_simd.h"

@@ -37,8 +37,8 @@ double ag_rng_normal(ag_rng *r)
 }
 
 /* The draws are independent mixes of state + k * gamma, so the loop has no chain from
- * one element to the next and vectorises (64-bit multiplies: AVX-512, hence the clones
- * as in ag_kernels.c); and u < p, with u = (z >> 11) / 2^53 exact in double, is
+ * one element to the next and vectorises (64-bit multiplies: AVX-512, hence the
+ * target clones, as nn's loops over the parameters have them); and u < p, with u = (z >> 11) / 2^53 exact in double, is
  * (z >> 11) < p 2^53, an integer compare against its ceiling. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(AG_NO_CLONES)
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))

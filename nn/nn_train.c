@@ -72,19 +72,30 @@ NN_CLONES nn_status nn_params_add_grads_part(nn_params *to, nn_params *from, int
     return s;
 }
 
+/* w[l] += v - v over v[0 .. n) in 64 lanes: v - v is 0 for a finite value and NaN
+ * otherwise; 64 independent sums vectorise into four chains, so the adds overlap
+ * instead of waiting on each other. */
+static inline void nonfinite_lanes(const ag_float *v, int n, ag_float *w)
+{
+    int n64 = n - n % 64;
+    for (int k = 0; k < n64; k += 64)
+        for (int l = 0; l < 64; l++) w[l] += v[k + l] - v[k + l];
+    for (int k = n64; k < n; k++) w[0] += v[k] - v[k];
+}
+
+static int any_nonzero(const ag_float *w)
+{
+    int bad = 0;
+    for (int l = 0; l < 64; l++) bad |= w[l] != 0;
+    return bad;
+}
+
 NN_CLONES const char *nn_params_first_nonfinite(const nn_params *ps, int grads)
 {
     for (int i = 0; i < ps->n; i++) {
-        const ag_float *v = grads ? ps->p[i]->grad : ps->p[i]->data;
-        /* v - v is 0 for a finite value and NaN otherwise; 64 independent sums vectorise
-         * into four chains, so the adds overlap instead of waiting on each other */
-        int n = ps->p[i]->size, n64 = n - n % 64;
-        ag_float z[64] = {0};
-        for (int k = 0; k < n64; k += 64)
-            for (int l = 0; l < 64; l++) z[l] += v[k + l] - v[k + l];
-        for (int k = n64; k < n; k++) z[0] += v[k] - v[k];
-        for (int l = 0; l < 64; l++)
-            if (z[l] != 0) return ps->p[i]->name;
+        ag_float w[64] = {0};
+        nonfinite_lanes(grads ? ps->p[i]->grad : ps->p[i]->data, ps->p[i]->size, w);
+        if (any_nonzero(w)) return ps->p[i]->name;
     }
     return NULL;
 }
@@ -109,55 +120,41 @@ static int clipping(double max_norm)
     return max_norm > 0 && !isinf(max_norm);
 }
 
-NN_CLONES void nn_params_grad_part(const nn_params *ps, double max_norm, int part, int parts, nn_grad_part *out)
+NN_CLONES nn_status nn_params_grad_part(const nn_params *ps, double max_norm, int part, int parts, nn_grad_part *out)
 {
-    long N = nn_params_numel(ps), lo = 0, hi = N, at = 0;
-    if (parts >= 1 && part >= 0 && part < parts) {
-        lo = nn__part_at(N, part, parts);
-        hi = nn__part_at(N, part + 1, parts);
-    }
-    out->sq = 0;
+    memset(out, 0, sizeof *out);
+    if (!(parts >= 1 && part >= 0 && part < parts)) return NN_EARG;
+    long N = nn_params_numel(ps), lo = nn__part_at(N, part, parts), hi = nn__part_at(N, part + 1, parts), at = 0;
     out->n = hi - lo;
-    out->nonfinite = 0;
-    int clip = clipping(max_norm);
+    out->clipping = clipping(max_norm);
     double z[32] = {0};   /* clipping: the squares, in 32 lanes */
-    ag_float w[64] = {0}; /* not: v - v, in 64 lanes (see nn_params_first_nonfinite) */
+    ag_float w[64] = {0}; /* not: v - v, in 64 lanes (nonfinite_lanes) */
     for (int i = 0; i < ps->n; at += ps->p[i]->size, i++) {
         int k0, k1;
         if (!nn__part_span(at, ps->p[i]->size, lo, hi, &k0, &k1)) continue;
         const ag_float *g = ps->p[i]->grad + k0;
         int m = k1 - k0;
-        if (clip) {
+        if (out->clipping) {
             int m32 = m - m % 32;
             for (int k = 0; k < m32; k += 32)
                 for (int l = 0; l < 32; l++) z[l] += (double)g[k + l] * g[k + l];
             for (int k = m32; k < m; k++) z[0] += (double)g[k] * g[k];
         } else {
-            int m64 = m - m % 64;
-            for (int k = 0; k < m64; k += 64)
-                for (int l = 0; l < 64; l++) w[l] += g[k + l] - g[k + l];
-            for (int k = m64; k < m; k++) w[0] += g[k] - g[k];
+            nonfinite_lanes(g, m, w);
         }
     }
     for (int l = 0; l < 32; l++) out->sq += z[l];
-    for (int l = 0; l < 64; l++) out->nonfinite |= w[l] != 0;
+    out->nonfinite = any_nonzero(w);
+    return NN_OK;
 }
 
-const char *nn_params_check_parts(const nn_params *ps, double max_norm, const nn_grad_part *parts, int n,
-                                  ag_float *scale)
+/* The verdict from one whole pass's reading: the sum of squares of n values (clipping),
+ * or whether one is not finite (not clipping). */
+static const char *check(const nn_params *ps, double max_norm, double sq, long count, int nonfinite,
+                         ag_float *scale)
 {
     *scale = 1;
-    if (!clipping(max_norm)) {
-        for (int i = 0; i < n; i++)
-            if (parts[i].nonfinite) return nn_params_first_nonfinite(ps, 1);
-        return NULL;
-    }
-    double sq = 0;
-    long count = 0;
-    for (int i = 0; i < n; i++) {
-        sq += parts[i].sq;
-        count += parts[i].n;
-    }
+    if (!clipping(max_norm)) return nonfinite ? nn_params_first_nonfinite(ps, 1) : NULL;
     if (!isfinite(sq)) {
         const char *bad = nn_params_first_nonfinite(ps, 1);
         if (bad) return bad;
@@ -175,11 +172,28 @@ const char *nn_params_check_parts(const nn_params *ps, double max_norm, const nn
     return NULL;
 }
 
+const char *nn_params_check_parts(const nn_params *ps, double max_norm, const nn_grad_part *parts, int n,
+                                  ag_float *scale)
+{
+    double sq = 0;
+    long count = 0;
+    int nonfinite = 0, same_mode = n >= 1;
+    for (int i = 0; i < n; i++) { /* in part order */
+        sq += parts[i].sq;
+        count += parts[i].n;
+        nonfinite |= parts[i].nonfinite;
+        same_mode &= parts[i].clipping == clipping(max_norm);
+    }
+    if (count != nn_params_numel(ps) || !same_mode) /* not the readings of one whole pass: read it again */
+        return nn_params_check_grads(ps, max_norm, scale);
+    return check(ps, max_norm, sq, count, nonfinite, scale);
+}
+
 const char *nn_params_check_grads(const nn_params *ps, double max_norm, ag_float *scale)
 {
     nn_grad_part all;
     nn_params_grad_part(ps, max_norm, 0, 1, &all);
-    return nn_params_check_parts(ps, max_norm, &all, 1, scale);
+    return check(ps, max_norm, all.sq, all.n, all.nonfinite, scale);
 }
 
 /* ---- learning-rate schedules ---- */

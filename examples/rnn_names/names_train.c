@@ -436,12 +436,12 @@ static int pool_step(names_pool *p, const names_item **batch, const int *targets
     return 0;
 }
 
-/* The check of m's gradients after pool_step (nn_params_check_grads): from the parts'
- * readings when the workers took them, else in one pass. */
-static const char *pool_check(const names_pool *p, const names_model *m, double clip, ag_float *scale)
+/* The check of m's gradients after pool_step (nn_params_check_grads, with the run's
+ * --clip): from the parts' readings when the workers took them, else in one pass. */
+static const char *pool_check(const names_pool *p, const names_model *m, ag_float *scale)
 {
-    if (p->T > 1 && !p->dist) return nn_params_check_parts(&m->ps, clip, p->gparts, p->T, scale);
-    return nn_params_check_grads(&m->ps, clip, scale);
+    if (p->T > 1 && !p->dist) return nn_params_check_parts(&m->ps, p->clip, p->gparts, p->T, scale);
+    return nn_params_check_grads(&m->ps, p->clip, scale);
 }
 
 /* nn_optim_step_zero(opt, scale), each worker its part. */
@@ -508,11 +508,11 @@ static void draw_batch(run *u, const names_item **batch, int *targets, int n)
  * *scale the factor --clip scales the gradients by (1 without clipping), found in the
  * same pass as the check; or -1 with the message: which tensor, or the loss, and what
  * to do. */
-static int check_step(double l, const names_pool *p, const names_model *m, double clip, ag_float *scale,
+static int check_step(double l, const names_pool *p, const names_model *m, ag_float *scale,
                       const names_train_result *r, char *err, size_t errlen)
 {
     *scale = 1;
-    const char *tensor = isfinite(l) ? pool_check(p, m, clip, scale) : NULL;
+    const char *tensor = isfinite(l) ? pool_check(p, m, scale) : NULL;
     if (isfinite(l) && !tensor) return 0;
     char what[128];
     if (tensor) snprintf(what, sizeof what, "the gradient of '%s' has a NaN or Inf", tensor);
@@ -618,7 +618,7 @@ int names_train(names_model *m, nn_optim *opt, const names_data *d, const names_
             goto done;
         r->steps++;
         ag_float scale;
-        if (check_step(l, &pool, m, o->clip, &scale, r, err, errlen) != 0) goto done;
+        if (check_step(l, &pool, m, &scale, r, err, errlen) != 0) goto done;
         /* A periodic save is made here, before the update: these parameters have just given a
          * finite loss and gradient, so the file always holds a state known to be good. (With
          * other processes, rank 0 saves and all learn whether it could.) */

@@ -393,16 +393,19 @@ nn_status nn_params_add_grads_part(nn_params *to, nn_params *from, int zero_from
 
 /* What nn_params_check_grads reads from one part: with clipping (max_norm > 0 and
  * finite), the sum of the squares of its gradients, in double; without, only whether one
- * is a NaN or an infinity. (A part number out of range reads the whole registry.) */
+ * is a NaN or an infinity. NN_EARG (and *out zeroed) for a part number out of range. */
 typedef struct {
     double sq;      /* clipping: the sum of squares (not finite: a NaN or an infinity) */
     long n;         /* the values in the part */
     int nonfinite;  /* no clipping: 1 if a gradient in the part is a NaN or an infinity */
+    int clipping;   /* 1 if read for clipping */
 } nn_grad_part;
-void nn_params_grad_part(const nn_params *ps, double max_norm, int part, int parts, nn_grad_part *out);
+nn_status nn_params_grad_part(const nn_params *ps, double max_norm, int part, int parts, nn_grad_part *out);
 
 /* nn_params_check_grads from the n parts' readings (added in part order): the same name
- * or NULL, and the same *scale. */
+ * or NULL, and the same *scale. Readings that are not those of one whole pass (their
+ * counts do not add up to the registry's, or they were read with the other max_norm
+ * mode) are not trusted: the whole check is made instead. */
 const char *nn_params_check_parts(const nn_params *ps, double max_norm, const nn_grad_part *parts, int n,
                                   ag_float *scale);
 
