@@ -155,27 +155,19 @@ void AG_SIMD_FN(nt_ld)(int N, int M, int K, const ag_float *A, int lda, const ag
 /* ---- nt on AVX2: the same sums, 2 registers per accumulator -------------------------
  * Lanes 0-7 and 8-15 of a 16-lane accumulator are two registers, so the products and
  * the pairwise tree are those of the 16-lane code: w = 8 adds the two registers, w =
- * 4, 2 and 1 pair lanes of four accumulators at once. A tile is two rows of A with two
- * of B: 8 of the 16 registers for its accumulators, and each value loaded serves two
- * products. The tail of a row (its last K % 16 values) comes in with masked loads,
- * which read nothing past the row. Blocks as in the 16-lane code: a chunk of 128 rows
+ * 4, 2 and 1 pair lanes of four accumulators at once. A tile is four rows of A with two
+ * of B, taken in two passes over k: lanes 0-7 of its 8 sums, then lanes 8-15, each in 8
+ * of the 16 registers. The tail of a row (its last K % 16 values) comes in with masked
+ * loads, which read nothing past the row. Blocks as in the 16-lane code: a chunk of 128 rows
  * of B against bands of rows of A that fit in L1. */
 #include <immintrin.h>
 
-/* p[0 .. n) (n < 16) in lanes 0 .. n-1 of lo and hi (lanes 0-7, 8-15), zeros above */
-AG_INLINE void tail8(const float *p, int n, vf *lo, vf *hi)
-{
-    vi lane = {0, 1, 2, 3, 4, 5, 6, 7};
-    vi m0 = lane < n, m1 = lane + 8 < n; /* all ones where the lane is in the row */
-    *lo = (vf)_mm256_maskload_ps(p, (__m256i)m0);
-    *hi = (vf)_mm256_maskload_ps(p + 8, (__m256i)m1);
-}
-
-/* s[q] (two registers each) -> out[q] = reduce16(s[q]) for q < 4, in its order */
-AG_INLINE void reduce4x16(const vf (*s)[2], float *out)
+/* lo[q] + hi[q] (lanes 0-7 and 8-15 of accumulator q) -> out[q] = reduce16 of it, for
+ * q < 4, in its order */
+AG_INLINE void reduce4x16(const vf *lo, const vf *hi, float *out)
 {
     vf t[4];
-    for (int q = 0; q < 4; q++) t[q] = s[q][0] + s[q][1]; /* w = 8 */
+    for (int q = 0; q < 4; q++) t[q] = lo[q] + hi[q]; /* w = 8 */
     vf x = __builtin_shufflevector(t[0], t[1], 0, 1, 2, 3, 8, 9, 10, 11) +
            __builtin_shufflevector(t[0], t[1], 4, 5, 6, 7, 12, 13, 14, 15); /* w = 4: lanes 4q' .. of t[q'] */
     vf y = __builtin_shufflevector(t[2], t[3], 0, 1, 2, 3, 8, 9, 10, 11) +
@@ -187,36 +179,46 @@ AG_INLINE void reduce4x16(const vf (*s)[2], float *out)
     memcpy(out, &u, 4 * sizeof(float));
 }
 
-/* Rows a[0 .. RA) of A with rows b[0 .. RB) of B (RA * RB = 4): C[r][q] (row c[r],
- * column q < nb) += their dot product. Rows of B past nb repeat the last. */
+/* Rows a[0 .. RA) of A with rows b[0 .. RB) of B (RA * RB = 4 or 8): C[r][q] (row c[r],
+ * column q < nb) += their dot product. Rows of B past nb repeat the last. The lanes
+ * 0-7 of every accumulator are summed over all of k first, then lanes 8-15: each pass
+ * keeps RA * RB registers of sums and loads RA + RB values per RA * RB products, so
+ * the multiply-adds, not the loads, set the pace. */
 AG_INLINE void nt_tile8(int RA, int RB, int K, const float *const *a, const float *const *b, int nb,
                         float *const *c)
 {
-    int K0 = K - K % LANES;
-    vf s[4][2];
-    for (int i = 0; i < 4; i++) s[i][0] = s[i][1] = (vf){0};
-    for (int k = 0; k < K0; k += LANES)
-        for (int h = 0; h < 2; h++) {
-            vf x[4], y[4];
-            for (int r = 0; r < RA; r++) x[r] = loadv(a[r] + k + 8 * h);
+    int K0 = K - K % LANES, n = K - K0;
+    vf s[2][8]; /* [half][r * RB + q] */
+    for (int h = 0; h < 2; h++) {
+        vf acc[8];
+        for (int i = 0; i < RA * RB; i++) acc[i] = (vf){0};
+        for (int k = h * 8; k < K0; k += LANES) {
+            vf y[4];
             for (int q = 0; q < RB; q++) {
-                y[q] = loadv(b[q] + k + 8 * h);
+                y[q] = loadv(b[q] + k);
                 __asm__("" : "+x"(y[q])); /* in a register: GCC would otherwise load it again for each
                                              product, as a memory operand, and the loads would set the pace */
             }
-            for (int r = 0; r < RA; r++)
-                for (int q = 0; q < RB; q++) s[r * RB + q][h] += x[r] * y[q];
+            for (int r = 0; r < RA; r++) {
+                vf x = loadv(a[r] + k);
+                __asm__("" : "+x"(x)); /* (the same) */
+                for (int q = 0; q < RB; q++) acc[r * RB + q] += x * y[q];
+            }
         }
-    if (K0 < K) {
-        vf x[4][2], y[4][2];
-        for (int r = 0; r < RA; r++) tail8(a[r] + K0, K - K0, &x[r][0], &x[r][1]);
-        for (int q = 0; q < RB; q++) tail8(b[q] + K0, K - K0, &y[q][0], &y[q][1]);
-        for (int r = 0; r < RA; r++)
-            for (int q = 0; q < RB; q++)
-                for (int h = 0; h < 2; h++) s[r * RB + q][h] += x[r][h] * y[q][h];
+        if (n > 8 * h) { /* the tail's lanes 8h .. 8h+7: those below n */
+            vi lane = {0, 1, 2, 3, 4, 5, 6, 7};
+            __m256i keep = (__m256i)(lane + 8 * h < n); /* all ones where the lane is in the row */
+            vf y[4];
+            for (int q = 0; q < RB; q++) y[q] = (vf)_mm256_maskload_ps(b[q] + K0 + 8 * h, keep);
+            for (int r = 0; r < RA; r++) {
+                vf x = (vf)_mm256_maskload_ps(a[r] + K0 + 8 * h, keep);
+                for (int q = 0; q < RB; q++) acc[r * RB + q] += x * y[q];
+            }
+        }
+        for (int i = 0; i < RA * RB; i++) s[h][i] = acc[i];
     }
-    float sum[4];
-    reduce4x16(s, sum);
+    float sum[8];
+    for (int g = 0; g < RA * RB; g += 4) reduce4x16(s[0] + g, s[1] + g, sum + g);
     for (int r = 0; r < RA; r++)
         for (int q = 0; q < nb; q++) c[r][q] += sum[r * RB + q];
 }
@@ -226,32 +228,36 @@ enum { NT_CHUNK = 128, NT_ROWS = 64, NT_L1 = 6144 };
 void AG_SIMD_FN(nt_ld)(int N, int M, int K, const ag_float *A, int lda, const ag_float *B, int ldb, ag_float *C,
                        int ldc)
 {
-    int N2 = N - N % 2;
-    int rows = K * NT_ROWS <= NT_L1 ? NT_ROWS : NT_L1 / K / 2 * 2; /* rows of A in a band */
-    rows = rows < 2 ? 2 : rows;
+    int N4 = N - N % 4;
+    int rows = K * NT_ROWS <= NT_L1 ? NT_ROWS : NT_L1 / K / 4 * 4; /* rows of A in a band */
+    rows = rows < 4 ? 4 : rows;
     for (int j0 = 0; j0 < M; j0 += NT_CHUNK) {
         int mj = M - j0 < NT_CHUNK ? M - j0 : NT_CHUNK;
         const float *Bj = B + (size_t)j0 * ldb;
-        for (int i0 = 0; i0 < N2; i0 += rows) { /* 2 x 2 tiles */
-            int ni = N2 - i0 < rows ? N2 - i0 : rows;
+        for (int i0 = 0; i0 < N4; i0 += rows) { /* 4 x 2 tiles */
+            int ni = N4 - i0 < rows ? N4 - i0 : rows;
             for (int j = 0; j < mj; j += 2) {
                 int nb = mj - j < 2 ? mj - j : 2;
                 const float *b[2] = {Bj + (size_t)j * ldb, Bj + (size_t)(j + nb - 1) * ldb};
-                for (int i = i0; i < i0 + ni; i += 2) {
-                    const float *a[2] = {A + (size_t)i * lda, A + (size_t)(i + 1) * lda};
-                    float *c[2] = {C + (size_t)i * ldc + j0 + j, C + (size_t)(i + 1) * ldc + j0 + j};
-                    nt_tile8(2, 2, K, a, b, nb, c);
+                for (int i = i0; i < i0 + ni; i += 4) {
+                    const float *a[4];
+                    float *c[4];
+                    for (int r = 0; r < 4; r++) {
+                        a[r] = A + (size_t)(i + r) * lda;
+                        c[r] = C + (size_t)(i + r) * ldc + j0 + j;
+                    }
+                    nt_tile8(4, 2, K, a, b, nb, c);
                 }
             }
         }
-        if (N2 < N) { /* the last row of A with 4 rows of B at a time */
-            const float *a[1] = {A + (size_t)(N - 1) * lda};
+        for (int i = N4; i < N; i++) { /* the last rows of A one by one, with 4 rows of B at a time */
+            const float *a[1] = {A + (size_t)i * lda};
             float *c[1];
             for (int j = 0; j < mj; j += 4) {
                 int nb = mj - j < 4 ? mj - j : 4;
                 const float *b[4];
                 for (int q = 0; q < 4; q++) b[q] = Bj + (size_t)(j + (q < nb ? q : nb - 1)) * ldb;
-                c[0] = C + (size_t)(N - 1) * ldc + j0 + j;
+                c[0] = C + (size_t)i * ldc + j0 + j;
                 nt_tile8(1, 4, K, a, b, nb, c);
             }
         }
