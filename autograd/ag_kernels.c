@@ -159,7 +159,12 @@ void ag__gemm_tn(int N, int M, int K, const ag_float *A, const ag_float *B, ag_f
     ag__gemm_tn_ld(N, M, K, A, N, B, M, C, M);
 }
 
-const char *ag__kernel_path(void)
+const char *ag_kernels(void)
 {
     return use()->name;
+}
+
+const char *ag__kernel_path(void)
+{
+    return ag_kernels();
 }

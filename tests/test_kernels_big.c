@@ -162,6 +162,7 @@ static void kernels_in_order_big(void **state)
         {TN, 6, 33, 9, 1},      /* one vector and a tail of columns, rows of C one by one */
     };
     printf("  kernels: %s\n", ag__kernel_path());
+    assert_string_equal(ag_kernels(), ag__kernel_path()); /* the public name of the same choice */
     ag_rng r;
     ag_rng_seed(&r, 21);
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)

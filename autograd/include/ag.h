@@ -64,6 +64,14 @@ extern "C" {
 /* "MAJOR.MINOR.PATCH" of the library linked in. */
 const char *ag_version(void);
 
+/* The build of the matrix kernels and vector math this process runs: "x86-64 AVX-512",
+ * "x86-64 AVX2", "x86-64 baseline (SSE2)", "aarch64 NEON", "16-lane vectors, baseline"
+ * (another processor, GCC or Clang) or "plain C" (other compilers, the double build).
+ * On x86-64 the first call picks the best the processor has, or the lower one the
+ * environment variable AG_KERNELS names ("avx2" or "baseline"; any other value, or one
+ * the processor lacks, is not used). Never NULL. */
+const char *ag_kernels(void);
+
 #ifdef AG_DOUBLE
 typedef double ag_float;
 #else

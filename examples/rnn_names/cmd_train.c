@@ -386,9 +386,9 @@ static int train_model(const options *o, const nn_ckpt *ck, const names_data *d,
         if (ranks > 1) snprintf(thr, sizeof thr, ", %d processes, %ld slices", ranks, o->threads);
         else if (o->threads > 1) snprintf(thr, sizeof thr, ", %ld threads", o->threads);
         if (rank0)
-            fprintf(stderr, "model: %s, hidden %ld, %ld parameters; %s lr %g, batch %ld, %s %ld%s\n", o->model,
-                    o->hidden, nn_params_numel(&m.ps), o->optim, o->lr, o->batch, o->epochs ? "epochs" : "names",
-                    o->epochs ? o->epochs : o->iters, thr);
+            fprintf(stderr, "model: %s, hidden %ld, %ld parameters; %s lr %g, batch %ld, %s %ld%s; kernels: %s\n",
+                    o->model, o->hidden, nn_params_numel(&m.ps), o->optim, o->lr, o->batch,
+                    o->epochs ? "epochs" : "names", o->epochs ? o->epochs : o->iters, thr, ag_kernels());
         if (names_train(&m, &opt, d, &to, &tr, err, sizeof err) != 0) {
             if (rank0) {
                 names_report("train", err);
