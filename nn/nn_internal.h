@@ -54,6 +54,12 @@ static inline ag_float nn__clip_factor(double norm, double max_norm)
     return norm > max_norm && norm > 0 ? (ag_float)(max_norm / (norm + 1e-6)) : 1;
 }
 
+/* part is a part number of parts (0 <= part < parts) */
+static inline int nn__part_ok(int part, int parts)
+{
+    return parts >= 1 && part >= 0 && part < parts;
+}
+
 /* Where part `part` of `parts` begins among n values laid end to end (nn.h, "one update
  * in parts"): part n / parts rounded down to a multiple of 16, so that each part starts
  * on a whole vector; n for part == parts. */

@@ -307,13 +307,13 @@ INLINE void step_span(nn_optim *o, ag_float s, int zero, long lo, long hi)
 
 NN_CLONES void nn_optim_step(nn_optim *o)
 {
-    o->step++;
+    nn_optim_begin_step(o);
     step_span(o, 1, 0, 0, nn_params_numel(o->params));
 }
 
 NN_CLONES void nn_optim_step_zero(nn_optim *o, ag_float grad_scale)
 {
-    o->step++;
+    nn_optim_begin_step(o);
     step_span(o, grad_scale, 1, 0, nn_params_numel(o->params));
 }
 
@@ -324,7 +324,7 @@ void nn_optim_begin_step(nn_optim *o)
 
 NN_CLONES nn_status nn_optim_step_zero_part(nn_optim *o, ag_float grad_scale, int part, int parts)
 {
-    if (!(parts >= 1 && part >= 0 && part < parts)) return NN_EARG;
+    if (!nn__part_ok(part, parts)) return NN_EARG;
     long n = nn_params_numel(o->params);
     step_span(o, grad_scale, 1, nn__part_at(n, part, parts), nn__part_at(n, part + 1, parts));
     return NN_OK;

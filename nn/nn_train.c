@@ -63,7 +63,7 @@ NN_CLONES nn_status nn_params_add_grads_part(nn_params *to, nn_params *from, int
                                              char *err, size_t errlen)
 {
     nn_status s = same_layout(to, from, "nn_params_add_grads_part", err, errlen);
-    if (s == NN_OK && !(parts >= 1 && part >= 0 && part < parts)) {
+    if (s == NN_OK && !nn__part_ok(part, parts)) {
         if (err && errlen) snprintf(err, errlen, "nn_params_add_grads_part: part %d of %d", part, parts);
         s = NN_EARG;
     }
@@ -123,7 +123,7 @@ static int clipping(double max_norm)
 NN_CLONES nn_status nn_params_grad_part(const nn_params *ps, double max_norm, int part, int parts, nn_grad_part *out)
 {
     memset(out, 0, sizeof *out);
-    if (!(parts >= 1 && part >= 0 && part < parts)) return NN_EARG;
+    if (!nn__part_ok(part, parts)) return NN_EARG;
     long N = nn_params_numel(ps), lo = nn__part_at(N, part, parts), hi = nn__part_at(N, part + 1, parts), at = 0;
     out->n = hi - lo;
     out->clipping = clipping(max_norm);

@@ -369,15 +369,13 @@ static int dist_sum(names_pool *p, long seen, double *loss, char *err, size_t er
 /* Every worker does its part of job (worker 0 in this thread); back when all are done. */
 static void pool_run(names_pool *p, names_job job)
 {
+    atomic_store(&p->job, job);
     if (p->T > 1) {
-        atomic_store(&p->job, job);
         atomic_store(&p->pending, p->T - 1);
         pthread_mutex_lock(&p->mu);
         atomic_fetch_add(&p->generation, 1);
         pthread_cond_broadcast(&p->go);
         pthread_mutex_unlock(&p->mu);
-    } else {
-        atomic_store(&p->job, job);
     }
     run_job(&p->w[0]);
     if (p->T > 1) {
